@@ -1,0 +1,107 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Every configuration option of cinder_auxo, in one place.
+
+Options are registered in each backend section by the drivers
+(``configuration.append_config_values``). The option names of the product
+this package replaces are kept exactly as operators wrote them; where
+upstream cinder renamed an option (``iscsi_*`` became ``target_*`` in 2018)
+the old name is a deprecated alias of ours, and the current cinder name is
+still honoured (see ``cinder_auxo.targets``).
+
+Options that cinder itself already defines (``image_volume_cache_enabled``,
+``volume_group``, ``volume_clear``, ``volume_clear_size``, ``chap_username``,
+``chap_password``, ``target_*``) are used as cinder defines them and are not
+registered again here.
+"""
+
+import itertools
+
+from oslo_config import cfg
+
+
+image_cache_opts = [
+    cfg.StrOpt('image_base_path',
+               default='',
+               help='Directory that holds this storage\'s cached image '
+                    'bases (one qcow2 or raw file per image and '
+                    'generation). Every volume created from an image is an '
+                    'overlay whose backing file is that base.\n\n'
+                    'Possible values:\n\n'
+                    '* empty (default): the cache lives on the storage '
+                    'itself, in ``<mount_point>/_base`` for the file '
+                    'driver, as LVs of the volume group for the SAN '
+                    'driver.\n'
+                    '* an absolute directory path on the same host.\n\n'
+                    'Related options:\n\n'
+                    '* image_volume_cache_enabled: turns the cache on.\n'
+                    '* image_format: the format bases are stored in.'),
+    cfg.StrOpt('image_format',
+               default='qcow2',
+               choices=[('qcow2', 'bases are qcow2; overlays are small'),
+                        ('raw', 'bases are raw files or LVs')],
+               help='On-disk format of the cached image bases.'),
+    cfg.IntOpt('image_cache_max_chain_depth',
+               default=16, min=2,
+               help='Deepest backing chain the drivers build. A snapshot '
+                    'that would make a chain deeper fails with a clear '
+                    'error instead of slowing every read of the volume.'),
+]
+
+chain_opts = [
+    cfg.StrOpt('volume_clone_mode',
+               default='copy',
+               choices=[('copy', 'volume-from-snapshot and clone make a '
+                                 'flattened, independent copy'),
+                        ('overlay', 'volume-from-snapshot and clone make a '
+                                    'qcow2 overlay on a frozen layer: no '
+                                    'data is copied, the new volume '
+                                    'depends on that layer')],
+               help='How volume-from-snapshot and volume clone are made. '
+                    '``copy`` (the default) costs the copy but leaves no '
+                    'dependency between volumes; ``overlay`` is instant '
+                    'and keeps the source layer until its last dependent '
+                    'volume is deleted.'),
+]
+
+local_opts = [
+    cfg.StrOpt('mount_point',
+               help='Directory (normally a mounted file system, such as '
+                    '/opt/ssd or /opt/sata) that holds the volume files of '
+                    'this backend. It must exist, be writable and, for a '
+                    'real mount, be mounted before cinder-volume starts: '
+                    'the driver reports the backend down otherwise.'),
+    cfg.StrOpt('volume_type',
+               default='qcow2',
+               choices=[('qcow2', 'volumes are qcow2 files; '
+                                  'create-from-image is an overlay'),
+                        ('raw', 'volumes are sparse raw files; '
+                                'create-from-image copies the cached base')],
+               help='On-disk format of new volumes of this backend. '
+                    'Snapshots of a raw volume are qcow2 layers above it, '
+                    'so a raw volume becomes a qcow2 chain once it has '
+                    'been snapshotted.'),
+]
+
+
+def list_opts():
+    """All options, for ``oslo-config-generator --namespace cinder_auxo``.
+
+    Backend options belong in each backend's own section; the generator
+    shows them under ``backend_defaults``, where cinder also documents its
+    per-backend options.
+    """
+    return [
+        ('backend_defaults', itertools.chain(image_cache_opts, chain_opts,
+                                             local_opts)),
+    ]
