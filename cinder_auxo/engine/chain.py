@@ -1,0 +1,506 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Backing-file chains: the engine both drivers share.
+
+Knows layer names and paths only; never cinder objects. A volume is its
+active layer ``volume-<id>`` plus the read-only layers below it:
+
+    base-<image>-g1  <-  snapshot-<s1>  <-  snapshot-<s2>  <-  volume-<v>
+
+Rules kept here, for every store:
+
+* only ``volume-*`` layers are ever written by a guest; a layer with
+  children is written only to merge its single child into it;
+* bases (``base-*``) are never written at all;
+* every backing file met is checked to be a layer of one of our stores
+  before qemu-img may open it (``_backing``);
+* topology changes (create, rename, delete of layers, child scans) hold the
+  storage's chain lock, so a child scan is never stale when acted on.
+"""
+
+import os
+
+from oslo_log import log as logging
+from oslo_utils import uuidutils
+
+from cinder_auxo import exception
+from cinder_auxo.engine import naming
+from cinder_auxo.engine import qemu
+
+LOG = logging.getLogger(__name__)
+
+# Guards against loops in a hand-edited chain; the configured depth limit
+# (max_depth) is what operators tune.
+_WALK_LIMIT = 256
+
+COPY = 'copy'
+OVERLAY = 'overlay'
+
+
+class Layer(object):
+    """A named layer in a store; cheap value object."""
+
+    __slots__ = ('store', 'name')
+
+    def __init__(self, store, name):
+        self.store = store
+        self.name = name
+
+    @property
+    def path(self):
+        return self.store.path(self.name)
+
+    @property
+    def fmt(self):
+        return naming.fmt_of(self.name)
+
+    @property
+    def kind(self):
+        return naming.parse(self.name).kind
+
+    def __eq__(self, other):
+        return (isinstance(other, Layer) and self.store is other.store and
+                self.name == other.name)
+
+    def __hash__(self):
+        return hash((id(self.store), self.name))
+
+    def __repr__(self):
+        return '<Layer %s>' % self.path
+
+
+class ChainEngine(object):
+    """Chain operations over a volume store and a cache store."""
+
+    def __init__(self, volumes, cache, qemu_img, lock, max_depth=16):
+        """:param lock: callable(name) -> context manager, storage-wide."""
+        self.volumes = volumes
+        self.cache = cache
+        self.stores = [volumes] if cache is volumes else [volumes, cache]
+        self.qemu = qemu_img
+        self._lock = lock
+        self.max_depth = max_depth
+
+    # -- locating and validating ---------------------------------------
+
+    def chain_lock(self):
+        return self._lock('chain')
+
+    def _locate(self, path, referrer):
+        for store in self.stores:
+            name = store.owns(path)
+            if name:
+                return Layer(store, name)
+        raise exception.UnsafeBackingFile(
+            path=referrer, backing=path,
+            allowed=', '.join(repr(s) for s in self.stores))
+
+    def _backing(self, layer):
+        """The layer below ``layer`` (validated), or None."""
+        if layer.fmt != naming.QCOW2:
+            return None
+        name = qemu.read_backing_file(layer.path)
+        if name is None:
+            return None
+        if not os.path.isabs(name):
+            name = os.path.join(os.path.dirname(layer.path), name)
+        return self._locate(name, layer.path)
+
+    def chain(self, layer):
+        """[layer, its backing, ..., bottom]; every link validated."""
+        layers = [layer]
+        while len(layers) <= _WALK_LIMIT:
+            below = self._backing(layers[-1])
+            if below is None:
+                return layers
+            if below in layers:
+                raise exception.UnsafeBackingFile(
+                    path=layers[-1].path, backing=below.path,
+                    allowed='an acyclic chain')
+            layers.append(below)
+        raise exception.ChainTooDeep(path=layer.path, depth=len(layers),
+                                     limit=_WALK_LIMIT)
+
+    def validate(self, layer):
+        """Check the whole chain of ``layer`` before it is opened."""
+        return self.chain(layer)
+
+    def children(self, layer):
+        """Layers whose direct backing file is ``layer`` (scans headers)."""
+        kids = []
+        for store in self.stores:
+            for name in store.list():
+                if (not naming.is_layer(name) or
+                        naming.fmt_of(name) != naming.QCOW2):
+                    continue
+                candidate = Layer(store, name)
+                try:
+                    below = self._backing(candidate)
+                except (exception.AuxoException, OSError) as e:
+                    # A layer we cannot read cannot be proven not to
+                    # depend on ``layer``: refuse to act on a guess.
+                    raise exception.LayerBusy(
+                        name=layer.name,
+                        reason='cannot read %s: %s' % (candidate.path, e))
+                if below == layer:
+                    kids.append(candidate)
+        return kids
+
+    def find(self, kind, ident, store=None):
+        """The layer of a volume/snapshot/layer id in either format."""
+        store = store or self.volumes
+        for fmt in naming.FORMATS:
+            name = naming.layer(kind, ident, fmt)
+            if store.exists(name):
+                return Layer(store, name)
+        return None
+
+    def volume(self, volume_id):
+        layer = self.find(naming.VOLUME, volume_id)
+        if layer is None:
+            raise exception.LayerNotFound(
+                name=naming.layer(naming.VOLUME, volume_id),
+                storage=self.volumes.storage_id)
+        return layer
+
+    def snapshot(self, snapshot_id):
+        layer = self.find(naming.SNAPSHOT, snapshot_id)
+        if layer is None:
+            raise exception.LayerNotFound(
+                name=naming.layer(naming.SNAPSHOT, snapshot_id),
+                storage=self.volumes.storage_id)
+        return layer
+
+    # -- making layers ---------------------------------------------------
+
+    def _layer_bytes(self, store, fmt, size_bytes):
+        """Space a layer needs: thick stores hold its worst case."""
+        if not store.thick:
+            return size_bytes
+        return self.qemu.measure(size_bytes, fmt)
+
+    def _make(self, layer, size_bytes, backing=None):
+        """Allocate and format a new layer; nothing is left on failure."""
+        if backing is not None:
+            depth = len(self.validate(backing)) + 1
+            if depth > self.max_depth:
+                raise exception.ChainTooDeep(path=layer.path, depth=depth,
+                                             limit=self.max_depth)
+        layer.store.allocate(layer.name,
+                             self._layer_bytes(layer.store, layer.fmt,
+                                               size_bytes))
+        with layer.store.remove_on_error(layer.name):
+            layer.store.activate(layer.name)
+            self.qemu.create(layer.path, layer.fmt, size_bytes,
+                             backing=backing and backing.path,
+                             backing_fmt=backing and backing.fmt)
+        return layer
+
+    def _temp(self, store, fmt):
+        """A fresh work name; published later by rename."""
+        return Layer(store, naming.temp(uuidutils.generate_uuid(),
+                                        '.' + fmt))
+
+    def create_volume(self, volume_id, size_bytes, fmt):
+        layer = Layer(self.volumes, naming.layer(naming.VOLUME, volume_id,
+                                                 fmt))
+        with self.chain_lock():
+            return self._make(layer, size_bytes)
+
+    def create_overlay(self, volume_id, size_bytes, backing):
+        """A new qcow2 volume whose backing file is ``backing``."""
+        layer = Layer(self.volumes, naming.layer(naming.VOLUME, volume_id))
+        with self.chain_lock():
+            if not backing.store.exists(backing.name):
+                raise exception.LayerNotFound(name=backing.name,
+                                              storage=backing.store.storage_id)
+            size_bytes = max(size_bytes,
+                             self.qemu.virtual_size(backing.path,
+                                                    backing.fmt))
+            return self._make(layer, size_bytes, backing=backing)
+
+    def copy_to_temp(self, src_path, src_fmt, store, fmt, size_bytes=0):
+        """Flatten ``src_path`` (with its chain) into a new work layer of
+        ``store``; the caller publishes it by rename."""
+        work = self._temp(store, fmt)
+        virtual = self.qemu.virtual_size(src_path, src_fmt)
+        size_bytes = max(size_bytes, virtual)
+        store.allocate(work.name, self._layer_bytes(store, fmt, size_bytes))
+        with store.remove_on_error(work.name):
+            store.activate(work.name)
+            if store.thick:
+                # The LV exists: format it, then convert into it as is.
+                self.qemu.create(work.path, fmt, virtual)
+            self.qemu.convert(src_path, src_fmt, work.path, fmt,
+                              skip_create=store.thick)
+            if size_bytes > virtual and not (store.thick and
+                                             fmt == naming.RAW):
+                # (A raw LV already has its full size.)
+                self.qemu.resize(work.path, fmt, size_bytes)
+            store.sync(work.name)
+        return work
+
+    def copy_to_volume(self, source, volume_id, size_bytes, fmt):
+        """A new, independent volume with the flattened content of
+        ``source`` (its whole chain)."""
+        self.validate(source)
+        work = self.copy_to_temp(source.path, source.fmt, self.volumes, fmt,
+                                 size_bytes)
+        dest = Layer(self.volumes, naming.layer(naming.VOLUME, volume_id,
+                                                fmt))
+        with work.store.remove_on_error(work.name):
+            with self.chain_lock():
+                if dest.store.exists(dest.name):
+                    raise exception.AuxoException(
+                        reason='%s already exists' % dest.path)
+                work.store.rename(work.name, dest.name)
+        return dest
+
+    # -- volumes -----------------------------------------------------------
+
+    def delete_volume(self, volume_id):
+        with self.chain_lock():
+            top = self.find(naming.VOLUME, volume_id)
+            if top is None:
+                LOG.info('Volume %s has no layer on %s; nothing to delete',
+                         volume_id, self.volumes.storage_id)
+                return
+            kids = self.children(top)
+            if kids:
+                raise exception.LayerBusy(
+                    name=top.name,
+                    reason='layers %s are backed by it' %
+                           ', '.join(k.name for k in kids))
+            below = self._backing(top)
+            top.store.deactivate(top.name)
+            top.store.delete(top.name)
+            self._collect(below)
+
+    def _collect(self, layer):
+        """Delete anonymous layers left without children, downwards.
+
+        Bases are kept: unused bases are the image cache's to prune.
+        """
+        while layer is not None and layer.kind == naming.LAYER:
+            if self.children(layer):
+                return
+            below = self._backing(layer)
+            LOG.info('Removing layer %s: nothing depends on it any more',
+                     layer.path)
+            layer.store.delete(layer.name)
+            layer = below
+
+    def extend(self, volume_id, size_bytes):
+        with self.chain_lock():
+            top = self.volume(volume_id)
+            top.store.grow(top.name, self._layer_bytes(top.store, top.fmt,
+                                                       size_bytes))
+            self.qemu.resize(top.path, top.fmt, size_bytes)
+
+    def provisioned_bytes(self):
+        """Sum of the virtual sizes of all volumes (headers only)."""
+        total = 0
+        for name in self.volumes.list():
+            if (naming.is_layer(name) and
+                    naming.parse(name).kind == naming.VOLUME):
+                path = self.volumes.path(name)
+                try:
+                    if naming.fmt_of(name) == naming.QCOW2:
+                        total += qemu.read_header(path)[1]
+                    else:
+                        total += qemu.raw_size(path)
+                except FileNotFoundError:
+                    continue  # deleted since the listing
+        return total
+
+    def active(self, volume_id):
+        """(path, format) of the volume's top layer, chain validated."""
+        top = self.volume(volume_id)
+        self.validate(top)
+        return top.path, top.fmt
+
+    def flatten_to(self, volume_id, dest_path, dest_fmt):
+        """Write the volume's whole content into a new file."""
+        top = self.volume(volume_id)
+        self.validate(top)
+        self.qemu.convert(top.path, top.fmt, dest_path, dest_fmt)
+
+    # -- snapshots ---------------------------------------------------------
+
+    def create_snapshot(self, volume_id, snapshot_id):
+        """Freeze the volume's top layer as the snapshot; a new empty
+        overlay becomes the volume's top."""
+        with self.chain_lock():
+            top = self.volume(volume_id)
+            frozen = Layer(top.store, naming.layer(naming.SNAPSHOT,
+                                                   snapshot_id, top.fmt))
+            self._freeze(top, frozen)
+            return frozen
+
+    def _freeze(self, top, frozen):
+        depth = len(self.validate(top)) + 1
+        if depth > self.max_depth:
+            raise exception.ChainTooDeep(path=top.path, depth=depth,
+                                         limit=self.max_depth)
+        size = self.qemu.virtual_size(top.path, top.fmt)
+        new_top = Layer(top.store, naming.layer(
+            naming.VOLUME, naming.parse(top.name).ident))
+        top.store.rename(top.name, frozen.name)
+        try:
+            self._make(new_top, size, backing=frozen)
+        except Exception:
+            top.store.rename(frozen.name, top.name)
+            raise
+        LOG.info('Froze %s as %s; %s is the new active layer', top.name,
+                 frozen.name, new_top.name)
+        return new_top
+
+    def delete_snapshot(self, snapshot_id):
+        """Remove the snapshot, merging only its own delta."""
+        with self.chain_lock():
+            frozen = self.find(naming.SNAPSHOT, snapshot_id)
+            if frozen is None:
+                LOG.info('Snapshot %s has no layer on %s; nothing to delete',
+                         snapshot_id, self.volumes.storage_id)
+                return
+            kids = self.children(frozen)
+            if not kids:
+                below = self._backing(frozen)
+                frozen.store.delete(frozen.name)
+                self._collect(below)
+            elif len(kids) == 1:
+                self._merge(frozen, kids[0])
+            else:
+                self._retire(frozen, kids)
+
+    def _merge(self, frozen, child):
+        """Fold ``frozen`` into its only child, moving the fewer bytes."""
+        below = self._backing(frozen)
+        self.validate(child)
+        can_commit = (frozen.store is child.store and
+                      frozen.store.atomic_replace and
+                      frozen.fmt == child.fmt)
+        if can_commit:
+            commit_cost = self.qemu.allocated_bytes(child.path, child.fmt)
+            rebase_cost = self.qemu.allocated_bytes(frozen.path, frozen.fmt)
+        if can_commit and commit_cost < rebase_cost:
+            LOG.info('Merging %s into %s by commit (%d bytes rather than '
+                     '%d)', child.name, frozen.name, commit_cost,
+                     rebase_cost)
+            # The child is intact until the rename: a crash before it
+            # leaves both readable with unchanged content.
+            self.qemu.commit(child.path, child.fmt)
+            frozen.store.sync(frozen.name)
+            frozen.store.rename(frozen.name, child.name)
+            return
+        LOG.info('Merging %s into %s by rebase', frozen.name, child.name)
+        child.store.grow(child.name, self._layer_bytes(
+            child.store, child.fmt,
+            self.qemu.virtual_size(child.path, child.fmt)))
+        self.qemu.rebase(child.path, child.fmt, below and below.path,
+                         below and below.fmt)
+        child.store.sync(child.name)
+        frozen.store.delete(frozen.name)
+
+    def _retire(self, frozen, kids):
+        """Keep a shared snapshot layer under an anonymous name."""
+        anon = Layer(frozen.store, naming.layer(
+            naming.LAYER, naming.parse(frozen.name).ident, frozen.fmt))
+        LOG.info('Snapshot layer %s has %d dependent layers; keeping it as '
+                 '%s until the last is gone', frozen.name, len(kids),
+                 anon.name)
+        frozen.store.rename(frozen.name, anon.name)
+        for kid in kids:
+            self.qemu.rebase(kid.path, kid.fmt, anon.path, anon.fmt,
+                             unsafe=True)
+
+    def revert_to_snapshot(self, volume_id, snapshot_id):
+        """Discard the volume's changes since the snapshot."""
+        with self.chain_lock():
+            top = self.volume(volume_id)
+            frozen = self.snapshot(snapshot_id)
+            if self.children(top):
+                raise exception.LayerBusy(name=top.name,
+                                          reason='layers depend on it')
+            size = self.qemu.virtual_size(frozen.path, frozen.fmt)
+            work = self._make(self._temp(top.store, naming.QCOW2), size,
+                              backing=frozen)
+            new_top = naming.layer(naming.VOLUME, volume_id)
+            old_below = self._backing(top)
+            if top.store.atomic_replace and top.name == new_top:
+                work.store.rename(work.name, new_top)
+            else:
+                top.store.deactivate(top.name)
+                top.store.delete(top.name)
+                work.store.rename(work.name, new_top)
+            if old_below is not None and old_below != frozen:
+                self._collect(old_below)
+
+    # -- clones ------------------------------------------------------------
+
+    def clone_snapshot(self, snapshot_id, volume_id, size_bytes, fmt, mode):
+        frozen = self.snapshot(snapshot_id)
+        if mode == OVERLAY:
+            return self.create_overlay(volume_id, size_bytes, frozen)
+        return self.copy_to_volume(frozen, volume_id, size_bytes, fmt)
+
+    def clone_volume(self, src_volume_id, volume_id, size_bytes, fmt, mode):
+        if mode != OVERLAY:
+            return self.copy_to_volume(self.volume(src_volume_id),
+                                       volume_id, size_bytes, fmt)
+        # Freeze the source's top as an anonymous layer both volumes
+        # stand on; it goes when the last of them is deleted.
+        with self.chain_lock():
+            top = self.volume(src_volume_id)
+            frozen = Layer(top.store, naming.layer(naming.LAYER, volume_id,
+                                                   top.fmt))
+            self._freeze(top, frozen)
+        return self.create_overlay(volume_id, size_bytes, frozen)
+
+    # -- start-up ----------------------------------------------------------
+
+    def cleanup(self):
+        """Undo what a crash left behind; returns the names removed.
+
+        Work files (``.tmp-*``) are deleted. A layer whose backing
+        snapshot was renamed to ``layer-*`` by ``_retire`` just before the
+        crash is re-pointed at the renamed layer.
+        """
+        removed = []
+        with self.chain_lock():
+            for store in self.stores:
+                for name in store.list():
+                    if naming.is_temp(name):
+                        LOG.warning('Removing %s left by an interrupted '
+                                    'operation', store.path(name))
+                        store.deactivate(name)
+                        store.delete(name)
+                        removed.append(name)
+                    elif naming.is_layer(name):
+                        self._repair_retired_link(Layer(store, name))
+        return removed
+
+    def _repair_retired_link(self, layer):
+        below = self._backing(layer)
+        if below is None or below.store.exists(below.name):
+            return
+        parsed = naming.parse(below.name)
+        if parsed.kind != naming.SNAPSHOT:
+            return
+        anon = Layer(below.store, naming.layer(naming.LAYER, parsed.ident,
+                                               parsed.fmt))
+        if anon.store.exists(anon.name):
+            LOG.warning('Re-pointing %s at %s (interrupted snapshot '
+                        'delete)', layer.path, anon.path)
+            self.qemu.rebase(layer.path, layer.fmt, anon.path, anon.fmt,
+                             unsafe=True)

@@ -1,0 +1,229 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The per-storage image cache: one verified, immutable base per image.
+
+The first volume made from image X on a storage downloads X once into a
+work file, verifies it (Glance checksum, cinder's format inspector, no
+backing file, no qcow2 data-file, virtual size), converts it to the base
+format and publishes it atomically as ``base-<X>-g<N>``. Every later volume
+from X is an overlay on that base. Creates of one image are serialized by
+an external lock per storage and image, re-checked once held, so
+concurrent creates download exactly once.
+"""
+
+import hashlib
+
+from cinder.image import image_utils
+from cinder import exception as cinder_exception
+from oslo_log import log as logging
+from oslo_utils import units
+from oslo_utils import uuidutils
+
+from cinder_auxo import exception
+from cinder_auxo.engine import chain as chain_mod
+from cinder_auxo.engine import naming
+
+LOG = logging.getLogger(__name__)
+
+_HASH_CHUNK = 4 * units.Mi
+
+
+def _file_digest(path, algo):
+    if algo == 'md5':
+        h = hashlib.md5(usedforsecurity=False)
+    else:
+        h = hashlib.new(algo)
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(_HASH_CHUNK), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+class ImageCache(object):
+    """Bases of one storage, over the engine's cache store."""
+
+    def __init__(self, engine, scratch, lock, base_fmt=naming.QCOW2):
+        """:param scratch: a FileStore where downloads land first.
+        :param lock: callable(name) -> context manager, storage-wide.
+        """
+        self.engine = engine
+        self.store = engine.cache
+        self.scratch = scratch
+        self._lock = lock
+        self.base_fmt = base_fmt
+
+    def image_lock(self, image_id):
+        return self._lock('image-%s' % naming.check_uuid(image_id,
+                                                         'image id'))
+
+    # -- looking -------------------------------------------------------
+
+    def bases(self, image_id=None):
+        """Published bases, oldest generation first."""
+        found = []
+        for name in self.store.list():
+            if not naming.is_layer(name):
+                continue
+            parsed = naming.parse(name)
+            if parsed.kind != naming.BASE:
+                continue
+            if image_id is None or parsed.ident == image_id:
+                found.append((parsed.ident, parsed.generation,
+                              chain_mod.Layer(self.store, name)))
+        return [layer for _i, _g, layer in sorted(found,
+                                                   key=lambda t: t[:2])]
+
+    def latest(self, image_id):
+        bases = self.bases(image_id)
+        return bases[-1] if bases else None
+
+    # -- creating volumes ------------------------------------------------
+
+    def create_volume(self, image_id, image_meta, fetch, volume_id,
+                      size_bytes, volume_fmt):
+        """Make ``volume_id`` from the cached base of ``image_id``.
+
+        :param fetch: callable(path) writing the image's bytes to path.
+        :returns: the new volume's Layer and whether it was downloaded.
+        """
+        self._check_virtual_size(image_id, image_meta.get('virtual_size'),
+                                 size_bytes)
+        with self.image_lock(image_id):
+            base = self.latest(image_id)
+            downloaded = base is None
+            if downloaded:
+                base = self._download(image_id, image_meta, fetch,
+                                      size_bytes)
+            else:
+                LOG.debug('Image %s is cached as %s', image_id, base.path)
+            self._check_virtual_size(
+                image_id, self.engine.qemu.virtual_size(base.path, base.fmt),
+                size_bytes)
+            if volume_fmt == naming.QCOW2:
+                layer = self.engine.create_overlay(volume_id, size_bytes,
+                                                   base)
+            else:
+                layer = self.engine.copy_to_volume(base, volume_id,
+                                                   size_bytes, volume_fmt)
+        return layer, downloaded
+
+    @staticmethod
+    def _check_virtual_size(image_id, virtual_size, size_bytes):
+        if virtual_size:
+            image_utils.check_virtual_size(virtual_size,
+                                           -(-size_bytes // units.Gi),
+                                           image_id)
+
+    def _download(self, image_id, image_meta, fetch, size_bytes):
+        LOG.info('Downloading image %(image)s into the cache of storage '
+                 '%(storage)s', {'image': image_id,
+                                 'storage': self.store.storage_id})
+        work = chain_mod.Layer(self.scratch, naming.temp(
+            uuidutils.generate_uuid(), '.download'))
+        if image_meta.get('size'):
+            image_utils.check_available_space(self.scratch.path(work.name),
+                                              image_meta['size'], image_id)
+        try:
+            fetch(work.path)
+            self._verify(image_id, image_meta, work.path, size_bytes)
+            return self._publish(image_id, work)
+        finally:
+            self.scratch.delete(work.name)
+
+    def _verify(self, image_id, image_meta, path, size_bytes):
+        algo = image_meta.get('os_hash_algo')
+        expected = image_meta.get('os_hash_value')
+        if not (algo and expected) and image_meta.get('checksum'):
+            algo, expected = 'md5', image_meta['checksum']
+        if algo and expected:
+            actual = _file_digest(path, algo)
+            if actual != expected:
+                raise exception.ImageUnacceptable(
+                    image_id=image_id,
+                    reason='%s checksum of the download is %s, Glance says '
+                           '%s' % (algo, actual, expected))
+        else:
+            LOG.warning('Image %s has no checksum in Glance; its download '
+                        'cannot be verified', image_id)
+        try:
+            # Runs cinder's format inspector first: refuses images whose
+            # content does not match a safe format.
+            info = image_utils.qemu_img_info(path, run_as_root=False)
+        except cinder_exception.Invalid as e:
+            raise exception.ImageUnacceptable(image_id=image_id,
+                                              reason=e.msg) from e
+        if info.backing_file is not None:
+            raise exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='the image names a backing file (%s); images must '
+                       'be standalone' % info.backing_file)
+        disk_format = image_meta.get('disk_format')
+        image_utils.check_image_format(
+            path, disk_format and image_utils.fixup_disk_format(disk_format),
+            image_id, data=info, run_as_root=False)
+        self._check_virtual_size(image_id, info.virtual_size, size_bytes)
+        return info
+
+    def _publish(self, image_id, download):
+        latest = self.latest(image_id)
+        generation = (naming.parse(latest.name).generation + 1
+                      if latest else 1)
+        base = chain_mod.Layer(self.store, naming.base(image_id, generation,
+                                                       self.base_fmt))
+        src_fmt = image_utils.qemu_img_info(download.path,
+                                            run_as_root=False).file_format
+        work = self.engine.copy_to_temp(download.path, src_fmt, self.store,
+                                        self.base_fmt)
+        with work.store.remove_on_error(work.name):
+            with self.engine.chain_lock():
+                work.store.rename(work.name, base.name)
+        LOG.info('Published image %(image)s as %(base)s',
+                 {'image': image_id, 'base': base.path})
+        return base
+
+    # -- releasing -------------------------------------------------------
+
+    def unused(self, image_id=None):
+        return [b for b in self.bases(image_id)
+                if not self.engine.children(b)]
+
+    def evict(self, image_id):
+        """Delete the unused bases of one image (re-checked under lock)."""
+        removed = []
+        with self.image_lock(image_id):
+            with self.engine.chain_lock():
+                for base in self.unused(image_id):
+                    LOG.info('Evicting unused base %s', base.path)
+                    base.store.deactivate(base.name)
+                    base.store.delete(base.name)
+                    removed.append(base.name)
+        return removed
+
+    def collect_superseded(self, image_id):
+        """Delete unused bases older than the image's newest one."""
+        removed = []
+        with self.image_lock(image_id):
+            with self.engine.chain_lock():
+                bases = self.bases(image_id)
+                for base in bases[:-1]:
+                    if not self.engine.children(base):
+                        LOG.info('Removing superseded base %s', base.path)
+                        base.store.deactivate(base.name)
+                        base.store.delete(base.name)
+                        removed.append(base.name)
+        return removed
+
+    def usage(self):
+        """Bytes the cache occupies."""
+        return sum(self.store.size(b.name) for b in self.bases())
+

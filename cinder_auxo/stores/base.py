@@ -1,0 +1,102 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The container interface the engine is written against.
+
+A store holds layers (files in a directory, LVs in a volume group) by name.
+It knows nothing of qcow2 or chains: that is the engine's business. Stores
+are injected into the engine, so the same chain and cache code runs on both.
+"""
+
+import abc
+import contextlib
+
+from oslo_utils import excutils
+
+
+class Store(object, metaclass=abc.ABCMeta):
+    """A flat namespace of layers on one storage.
+
+    Capability flags, checked by the engine:
+
+    * ``thick``: a layer's space is fixed when it is allocated (LVs); the
+      engine sizes layers with ``qemu-img measure`` and grows them itself.
+    * ``atomic_replace``: ``rename`` may atomically replace an existing
+      layer (``rename(2)``); without it the engine never relies on it.
+    """
+
+    thick = False
+    atomic_replace = False
+
+    def __init__(self, storage_id):
+        self.storage_id = storage_id
+
+    @abc.abstractmethod
+    def check(self):
+        """Raise StorageUnavailable saying why the store cannot be used."""
+
+    @abc.abstractmethod
+    def path(self, name):
+        """Absolute path of a layer (it need not exist)."""
+
+    @abc.abstractmethod
+    def owns(self, path):
+        """Return the layer name if ``path`` resolves inside this store."""
+
+    @abc.abstractmethod
+    def exists(self, name):
+        pass
+
+    @abc.abstractmethod
+    def allocate(self, name, size_bytes):
+        """Make room for a new, empty layer. Fails if it exists."""
+
+    @abc.abstractmethod
+    def delete(self, name):
+        """Remove a layer; a missing layer is not an error."""
+
+    @abc.abstractmethod
+    def rename(self, old, new):
+        pass
+
+    @abc.abstractmethod
+    def list(self):
+        """Names of every entry (layers and temporaries)."""
+
+    @abc.abstractmethod
+    def capacity(self):
+        """(total_bytes, free_bytes)."""
+
+    @abc.abstractmethod
+    def size(self, name):
+        """Bytes the layer occupies on the storage."""
+
+    def grow(self, name, size_bytes):
+        """Thick stores: make the layer at least ``size_bytes`` big."""
+
+    def sync(self, name):
+        """Make the layer's data durable."""
+
+    def activate(self, name):
+        """Block stores: make the layer's device node usable."""
+
+    def deactivate(self, name):
+        """Block stores: release the layer's device node."""
+
+    @contextlib.contextmanager
+    def remove_on_error(self, name):
+        """Delete ``name`` if the block raises; the error propagates."""
+        try:
+            yield self.path(name)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self.delete(name)

@@ -1,0 +1,137 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Layers as files in one directory (LocalFileDriver, and image caches)."""
+
+import errno
+import os
+import shutil
+
+from oslo_log import log as logging
+
+from cinder_auxo import exception
+from cinder_auxo.engine import naming
+from cinder_auxo.stores import base
+
+LOG = logging.getLogger(__name__)
+
+
+class FileStore(base.Store):
+    """A directory of layer files. Files are sparse; rename is atomic."""
+
+    atomic_replace = True
+
+    def __init__(self, storage_id, directory, create=False):
+        super(FileStore, self).__init__(storage_id)
+        self.directory = os.path.abspath(directory)
+        self._create = create
+
+    def __repr__(self):
+        return 'FileStore(%s)' % self.directory
+
+    def check(self):
+        if self._create and not os.path.isdir(self.directory):
+            parent = os.path.dirname(self.directory)
+            if os.path.isdir(parent):
+                try:
+                    os.makedirs(self.directory, mode=0o750, exist_ok=True)
+                except OSError as e:
+                    raise exception.StorageUnavailable(
+                        storage=self.storage_id,
+                        reason='cannot create %s: %s' % (self.directory,
+                                                         e.strerror))
+        if not os.path.isdir(self.directory):
+            raise exception.StorageUnavailable(
+                storage=self.storage_id,
+                reason='directory %s does not exist (is the file system '
+                       'mounted?)' % self.directory)
+        if not os.access(self.directory, os.R_OK | os.W_OK | os.X_OK):
+            raise exception.StorageUnavailable(
+                storage=self.storage_id,
+                reason='directory %s is not readable and writable by this '
+                       'service' % self.directory)
+        st = os.statvfs(self.directory)
+        if st.f_flag & os.ST_RDONLY:
+            raise exception.StorageUnavailable(
+                storage=self.storage_id,
+                reason='%s is on a read-only file system' % self.directory)
+
+    def path(self, name):
+        if not (naming.is_layer(name) or naming.is_temp(name)):
+            raise exception.InvalidName(name=name, reason='not a layer name')
+        return os.path.join(self.directory, name)
+
+    def owns(self, path):
+        real = os.path.realpath(path)
+        if os.path.dirname(real) != os.path.realpath(self.directory):
+            return None
+        name = os.path.basename(real)
+        return name if naming.is_layer(name) else None
+
+    def exists(self, name):
+        return os.path.exists(self.path(name))
+
+    def allocate(self, name, size_bytes):
+        path = self.path(name)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o640)
+        except OSError as e:
+            raise self._translate(e, path)
+        os.close(fd)
+        return path
+
+    def delete(self, name):
+        try:
+            os.unlink(self.path(name))
+        except FileNotFoundError:
+            pass
+
+    def rename(self, old, new):
+        os.rename(self.path(old), self.path(new))
+        self._sync_dir()
+
+    def list(self):
+        try:
+            return sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+
+    def capacity(self):
+        usage = shutil.disk_usage(self.directory)
+        return usage.total, usage.free
+
+    def size(self, name):
+        return os.stat(self.path(name)).st_blocks * 512
+
+    def sync(self, name):
+        fd = os.open(self.path(name), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._sync_dir()
+
+    def _sync_dir(self):
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _translate(self, e, path):
+        if e.errno == errno.ENOSPC:
+            return exception.StorageFull(storage=self.storage_id,
+                                         reason=path)
+        if e.errno == errno.EEXIST:
+            return exception.AuxoException(reason='%s already exists' % path)
+        return exception.StorageUnavailable(
+            storage=self.storage_id, reason='%s: %s' % (path, e.strerror))
