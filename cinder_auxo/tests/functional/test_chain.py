@@ -1,0 +1,251 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Chain operations on real qemu-img and real files, checked by data.
+
+Each layer gets its own pattern in its own MiB; after every operation the
+volume (and every surviving snapshot) must read back exactly the bytes it
+had, through qemu-io on the top layer.
+"""
+
+import itertools
+import os
+import subprocess
+
+import ddt
+from oslo_utils import uuidutils
+
+from cinder_auxo import exception
+from cinder_auxo.engine import chain
+from cinder_auxo.engine import naming
+from cinder_auxo.tests.functional import base
+
+MiB = base.MiB
+GiB = base.GiB
+
+
+def new_id():
+    return uuidutils.generate_uuid()
+
+
+@ddt.ddt
+class ChainDataTestCase(base.FunctionalTestCase):
+
+    def _volume_with_snapshots(self, count, fmt='qcow2'):
+        """A volume whose MiB i was written with 0x10+i before snapshot i.
+
+        Returns (volume_id, [snapshot ids]); after the last snapshot the
+        top layer writes 0x99 at MiB ``count``.
+        """
+        vol = new_id()
+        self.engine.create_volume(vol, GiB, fmt)
+        snaps = []
+        for i in range(count):
+            path, layer_fmt = self.engine.active(vol)
+            base.write_pattern(path, 0x10 + i, i * MiB, MiB, layer_fmt)
+            snap = new_id()
+            self.engine.create_snapshot(vol, snap)
+            snaps.append(snap)
+        base.write_pattern(self.vpath(vol), 0x99, count * MiB, MiB)
+        return vol, snaps
+
+    def _assert_volume(self, vol, count):
+        path, fmt = self.engine.active(vol)
+        for i in range(count):
+            base.read_pattern(path, 0x10 + i, i * MiB, MiB, fmt)
+        base.read_pattern(path, 0x99, count * MiB, MiB, fmt)
+        base.read_pattern(path, 0, (count + 1) * MiB, MiB, fmt)
+
+    def _assert_snapshot_content(self, snap, index, count):
+        """Snapshot ``index`` holds patterns 0..index and zeros above."""
+        layer = self.engine.snapshot(snap)
+        for i in range(index + 1):
+            base.read_pattern(layer.path, 0x10 + i, i * MiB, MiB, layer.fmt)
+        base.read_pattern(layer.path, 0, (index + 1) * MiB, MiB, layer.fmt)
+
+    @ddt.data(*itertools.permutations(range(3)))
+    def test_delete_snapshots_in_every_order(self, order):
+        vol, snaps = self._volume_with_snapshots(3)
+        alive = set(range(3))
+        for idx in order:
+            self.engine.delete_snapshot(snaps[idx])
+            alive.discard(idx)
+            self._assert_volume(vol, 3)
+            for other in alive:
+                self._assert_snapshot_content(snaps[other], other, 3)
+        # Only the volume remains, as a single layer.
+        self.assertEqual(['_base', os.path.basename(self.vpath(vol))],
+                         self.listing())
+        self.assertEqual(1, len(self.engine.chain(self.engine.volume(vol))))
+
+    @ddt.data('qcow2', 'raw')
+    def test_snapshot_of_volume_format(self, fmt):
+        vol, snaps = self._volume_with_snapshots(2, fmt=fmt)
+        # The frozen bottom keeps the volume's original format.
+        self.assertEqual(fmt, self.engine.snapshot(snaps[0]).fmt)
+        self.assertEqual('qcow2', self.engine.volume(vol).fmt)
+        self._assert_volume(vol, 2)
+        self.engine.delete_snapshot(snaps[1])
+        self.engine.delete_snapshot(snaps[0])
+        self._assert_volume(vol, 2)
+
+    def test_merge_picks_the_smaller_move(self):
+        vol = new_id()
+        self.engine.create_volume(vol, GiB, 'qcow2')
+        base.write_pattern(self.vpath(vol), 0x41, 0, 64 * MiB)
+        snap = new_id()
+        self.engine.create_snapshot(vol, snap)
+        base.write_pattern(self.vpath(vol), 0x42, 0, MiB)
+        with self._record_qemu() as calls:
+            self.engine.delete_snapshot(snap)
+        # 1 MiB on top against 64 MiB below: commit the top down.
+        self.assertIn('commit', calls)
+        self.assertNotIn('rebase', calls)
+        base.read_pattern(self.vpath(vol), 0x42, 0, MiB)
+        base.read_pattern(self.vpath(vol), 0x41, MiB, 63 * MiB)
+
+        snap = new_id()
+        self.engine.create_snapshot(vol, snap)
+        base.write_pattern(self.vpath(vol), 0x43, 0, 128 * MiB)
+        with self._record_qemu() as calls:
+            self.engine.delete_snapshot(snap)
+        self.assertIn('rebase', calls)
+        self.assertNotIn('commit', calls)
+        base.read_pattern(self.vpath(vol), 0x43, 0, 128 * MiB)
+
+    def _record_qemu(self):
+        engine = self.engine
+        real = engine.qemu._run
+        calls = []
+
+        class Recorder(object):
+            def __enter__(self):
+                def run(command, path, *args):
+                    calls.append(command)
+                    return real(command, path, *args)
+                engine.qemu._run = run
+                return calls
+
+            def __exit__(self, *exc):
+                engine.qemu._run = real
+
+        return Recorder()
+
+    def test_revert_to_snapshot(self):
+        vol, snaps = self._volume_with_snapshots(2)
+        self.engine.revert_to_snapshot(vol, snaps[1])
+        path = self.vpath(vol)
+        base.read_pattern(path, 0x10, 0, MiB)
+        base.read_pattern(path, 0x11, MiB, MiB)
+        base.read_pattern(path, 0, 2 * MiB, MiB)   # 0x99 is gone
+        # The reverted volume is writable and the snapshot unchanged.
+        base.write_pattern(path, 0x77, 0, MiB)
+        self._assert_snapshot_content(snaps[1], 1, 2)
+        self.assertNotIn('.tmp', ' '.join(self.listing()))
+
+    @ddt.data(chain.COPY, chain.OVERLAY)
+    def test_volume_from_snapshot(self, mode):
+        vol, snaps = self._volume_with_snapshots(2)
+        new = new_id()
+        self.engine.clone_snapshot(snaps[0], new, 2 * GiB, 'qcow2', mode)
+        path = self.vpath(new)
+        base.read_pattern(path, 0x10, 0, MiB)
+        base.read_pattern(path, 0, MiB, MiB)
+        info = self.engine.qemu.info(path, 'qcow2')
+        self.assertEqual(2 * GiB, info['virtual-size'])
+        self.assertEqual(mode == chain.OVERLAY, 'backing-filename' in info)
+        # Writes to the new volume never reach the source.
+        base.write_pattern(path, 0x55, 0, MiB)
+        self._assert_snapshot_content(snaps[0], 0, 2)
+        # The source snapshot can go; the new volume keeps its data.
+        self.engine.delete_snapshot(snaps[0])
+        self.engine.delete_snapshot(snaps[1])
+        base.read_pattern(path, 0x55, 0, MiB)
+        self._assert_volume(vol, 2)
+        self.engine.delete_volume(vol)
+        base.read_pattern(path, 0x55, 0, MiB)
+        self.engine.delete_volume(new)
+        self.assertEqual(['_base'], self.listing())
+
+    @ddt.data(chain.COPY, chain.OVERLAY)
+    def test_clone_volume(self, mode):
+        vol, _snaps = self._volume_with_snapshots(0)
+        clone = new_id()
+        self.engine.clone_volume(vol, clone, GiB, 'qcow2', mode)
+        base.read_pattern(self.vpath(clone), 0x99, 0, MiB)
+        base.write_pattern(self.vpath(clone), 0x66, 0, MiB)
+        base.write_pattern(self.vpath(vol), 0x67, MiB, MiB)
+        base.read_pattern(self.vpath(vol), 0x99, 0, MiB)
+        base.read_pattern(self.vpath(clone), 0, MiB, MiB)
+        # Delete the source first: the clone still reads its data, and
+        # the shared frozen layer goes with the last volume.
+        self.engine.delete_volume(vol)
+        base.read_pattern(self.vpath(clone), 0x66, 0, MiB)
+        self.engine.delete_volume(clone)
+        self.assertEqual(['_base'], self.listing())
+
+    def test_extend_keeps_data(self):
+        vol, snaps = self._volume_with_snapshots(1)
+        self.engine.extend(vol, 3 * GiB)
+        path = self.vpath(vol)
+        self.assertEqual(3 * GiB, self.engine.qemu.virtual_size(path,
+                                                                'qcow2'))
+        base.write_pattern(path, 0x88, 2 * GiB + MiB, MiB)
+        self._assert_volume(vol, 1)
+        base.read_pattern(path, 0x88, 2 * GiB + MiB, MiB)
+        self.engine.delete_snapshot(snaps[0])
+        base.read_pattern(path, 0x88, 2 * GiB + MiB, MiB)
+        self._assert_volume(vol, 1)
+
+    def test_chain_depth_limit(self):
+        self.engine, self.cache = self.make_engine(max_depth=3)
+        vol = new_id()
+        self.engine.create_volume(vol, GiB, 'qcow2')
+        self.engine.create_snapshot(vol, new_id())
+        self.engine.create_snapshot(vol, new_id())
+        before = self.listing()
+        self.assertRaises(exception.ChainTooDeep,
+                          self.engine.create_snapshot, vol, new_id())
+        self.assertEqual(before, self.listing())
+
+    def test_hostile_backing_file_is_refused(self):
+        vol = new_id()
+        path = self.vpath(vol)
+        host_file = os.path.join(self.tmp, 'host-secret')
+        with open(host_file, 'wb') as f:
+            f.write(b'secret' * 1000)
+        subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b',
+                        host_file, '-F', 'raw', path, str(GiB)], check=True)
+        self.assertRaises(exception.UnsafeBackingFile,
+                          self.engine.active, vol)
+        self.assertRaises(exception.UnsafeBackingFile,
+                          self.engine.create_snapshot, vol, new_id())
+        self.assertEqual(['_base', os.path.basename(path)], self.listing())
+
+    def test_cleanup_removes_work_files_and_repairs_retired_links(self):
+        vol, snaps = self._volume_with_snapshots(1)
+        other = new_id()
+        self.engine.clone_snapshot(snaps[0], other, GiB, 'qcow2',
+                                   chain.OVERLAY)
+        # A crash in _retire after the rename, before the re-pointing.
+        frozen = self.engine.snapshot(snaps[0])
+        anon = naming.layer(naming.LAYER, snaps[0])
+        os.rename(frozen.path, os.path.join(self.mount, anon))
+        stray = os.path.join(self.mount, naming.temp(new_id(), '.qcow2'))
+        open(stray, 'w').close()
+        removed = self.engine.cleanup()
+        self.assertEqual([os.path.basename(stray)], removed)
+        self._assert_volume(vol, 1)
+        base.read_pattern(self.vpath(other), 0x10, 0, MiB)
+        self.engine.delete_volume(vol)
+        self.engine.delete_volume(other)
+        self.assertEqual(['_base'], self.listing())
