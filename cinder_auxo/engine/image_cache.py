@@ -171,6 +171,14 @@ class ImageCache(object):
         image_utils.check_image_format(
             path, disk_format and image_utils.fixup_disk_format(disk_format),
             image_id, data=info, run_as_root=False)
+        if info.file_format == naming.QCOW2:
+            try:
+                self.engine.qemu.check(path, naming.QCOW2)
+            except exception.QemuImgError as e:
+                raise exception.ImageUnacceptable(
+                    image_id=image_id,
+                    reason='qcow2 metadata is damaged or truncated: %s' %
+                           e.msg) from e
         self._check_virtual_size(image_id, info.virtual_size, size_bytes)
         return info
 

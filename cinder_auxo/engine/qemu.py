@@ -145,6 +145,20 @@ class QemuImg(object):
         args += [src, dst]
         self._run('convert', dst, *args)
 
+    def check(self, path, fmt):
+        """Refuse a qcow2 image whose metadata is corrupt or truncated.
+
+        Exit status 3 (leaked clusters only) is harmless for a read-only
+        source; 2 (corruption) and 1 (could not check) are not.
+        """
+        try:
+            self._execute('qemu-img', 'check', '-f', fmt, '--output=json',
+                          path, check_exit_code=[0, 3])
+        except processutils.ProcessExecutionError as e:
+            raise exception.QemuImgError(
+                command='check', path=path,
+                reason=(e.stdout or e.stderr or str(e)).strip()[:500]) from e
+
     def resize(self, path, fmt, size_bytes):
         self._run('resize', path, '-f', fmt, path, str(int(size_bytes)))
 
