@@ -23,6 +23,7 @@ import os
 from cinder import exception as cinder_exception
 from cinder.image import image_utils
 from oslo_concurrency import processutils
+from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import fileutils
 from oslo_utils import units
@@ -33,6 +34,8 @@ from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
 
 LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+CONF.import_opt('image_conversion_dir', 'cinder.image.image_utils')
 
 
 def _attached(volume):
@@ -193,8 +196,7 @@ class ChainDriverMixin(object):
         """Full upload: the whole chain, in the image's disk format."""
         disk_format = image_meta['disk_format']
         out_fmt = image_utils.fixup_disk_format(disk_format)
-        tmp_dir = (self.configuration.safe_get('image_conversion_dir') or
-                   '/var/lib/cinder/conversion')
+        tmp_dir = CONF.image_conversion_dir
         fileutils.ensure_tree(tmp_dir)
         tmp = os.path.join(tmp_dir, 'auxo-upload-%s' %
                            uuidutils.generate_uuid())
