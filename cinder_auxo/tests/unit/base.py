@@ -1,0 +1,59 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Unit-test base: an oslotest case with a recording executor."""
+
+from unittest import mock
+
+from oslo_concurrency import processutils
+from oslotest import base
+
+
+class FakeExecutor(object):
+    """Records every argv; answers from a table of (argv prefix, result).
+
+    A result is (stdout, stderr) or an exception instance to raise.
+    """
+
+    def __init__(self):
+        self.calls = []
+        self.answers = []
+
+    def on(self, prefix, result=('', '')):
+        self.answers.append((tuple(prefix), result))
+
+    def __call__(self, *cmd, **kwargs):
+        self.calls.append(cmd)
+        for prefix, result in self.answers:
+            if cmd[:len(prefix)] == prefix:
+                if isinstance(result, Exception):
+                    raise result
+                return result
+        return '', ''
+
+    def commands(self):
+        return [c[1] for c in self.calls if c[0] == 'qemu-img']
+
+
+def process_error(stderr, exit_code=1):
+    return processutils.ProcessExecutionError(stdout='', stderr=stderr,
+                                              exit_code=exit_code,
+                                              cmd='qemu-img')
+
+
+class TestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super(TestCase, self).setUp()
+        self.useFixture_sleep = mock.patch('time.sleep').start()
+        self.addCleanup(mock.patch.stopall)
+        self.execute = FakeExecutor()
