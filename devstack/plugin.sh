@@ -1,0 +1,158 @@
+#!/bin/bash
+# shellcheck disable=SC2154  # AUXO_* and devstack's globals are set before.
+#
+# devstack/plugin.sh: cinder-auxo devstack plugin.
+#
+#   enable_plugin cinder-auxo <git url of this repository>
+#   CINDER_ENABLED_BACKENDS=auxo_local:local1,auxo_lvmsan:san1
+#
+# The backend hooks devstack's lib/cinder calls live in devstack/lib/auxo;
+# this file installs the package and runs the plugin phases.
+
+# shellcheck source=devstack/lib/auxo
+source "$AUXO_DIR/devstack/lib/auxo"
+
+
+# auxo_backends: print "<type> <name>" for each auxo backend enabled
+function auxo_backends {
+    local be
+    for be in ${CINDER_ENABLED_BACKENDS//,/ }; do
+        case ${be%%:*} in
+            auxo_local | auxo_lvmsan) echo "${be%%:*} ${be##*:}" ;;
+        esac
+    done
+}
+
+# auxo_creates_lun: true if an auxo_lvmsan backend needs a LUN made here
+function auxo_creates_lun {
+    [[ $AUXO_LVMSAN_CREATE_LUN == True ]] && \
+        auxo_backends | grep -q '^auxo_lvmsan '
+}
+
+# install_auxo_packages: what the drivers and the created LUN need
+function install_auxo_packages {
+    if is_ubuntu; then
+        install_package qemu-utils
+    else
+        install_package qemu-img
+    fi
+    if ! auxo_backends | grep -q '^auxo_lvmsan '; then
+        return 0
+    fi
+    install_package lvm2 open-iscsi
+    if auxo_creates_lun; then
+        if [[ $AUXO_LVMSAN_TARGET_TOOL == tgtadm ]]; then
+            install_package tgt
+        elif is_ubuntu; then
+            install_package targetcli-fb
+        else
+            install_package targetcli
+        fi
+    fi
+}
+
+# install_auxo: this package, into cinder's python environment
+function install_auxo {
+    install_auxo_packages
+    setup_develop "$AUXO_DIR"
+}
+
+# start_auxo_services: the iSCSI daemons a created LUN needs
+function start_auxo_services {
+    if ! auxo_creates_lun; then
+        return 0
+    fi
+    start_service iscsid
+    if [[ $AUXO_LVMSAN_TARGET_TOOL == tgtadm ]]; then
+        if is_ubuntu; then
+            start_service tgt
+        else
+            start_service tgtd
+        fi
+    fi
+}
+
+# configure_auxo_backends: write each auxo section again.  lib/cinder has
+# written them already, but its later loops over every backend (image-volume
+# cache, optimized upload) may have changed keys the drivers rely on.
+function configure_auxo_backends {
+    local be_type be_name
+    while read -r be_type be_name; do
+        "configure_cinder_backend_$be_type" "$be_name"
+    done < <(auxo_backends)
+}
+
+# create_auxo_volume_types: one volume type per auxo backend, keyed by
+# volume_backend_name.  lib/cinder may have created it already.
+function create_auxo_volume_types {
+    local be_type be_name
+    local -a os=(openstack --os-region-name="$REGION_NAME")
+    # The openstack client needs keystone; without it lib/cinder has made
+    # the types with the cinder client.
+    if ! is_service_enabled c-api || ! is_service_enabled keystone; then
+        return 0
+    fi
+    while read -r be_type be_name; do
+        if ! "${os[@]}" volume type show "$be_name" >/dev/null 2>&1; then
+            "${os[@]}" volume type create \
+                --description "cinder-auxo $be_type backend $be_name" \
+                --property "volume_backend_name=$be_name" "$be_name"
+        else
+            "${os[@]}" volume type set \
+                --property "volume_backend_name=$be_name" "$be_name"
+        fi
+    done < <(auxo_backends)
+}
+
+# cleanup_auxo: undo the devices init made (mounts, loop devices, volume
+# groups, iSCSI sessions and targets).  Runs before lib/cinder's own
+# cleanup, which would delete every LIO target under our login.
+function cleanup_auxo {
+    local be_name
+    for be_name in $(auxo_made_backends); do
+        auxo_cleanup_backend "$be_name" || \
+            echo "WARNING: cleanup of cinder-auxo backend $be_name failed"
+    done
+}
+
+# clean_auxo: also delete the files and directories the plugin made
+function clean_auxo {
+    local be_name
+    for be_name in $(auxo_made_backends); do
+        auxo_purge_backend "$be_name" || \
+            echo "WARNING: clean of cinder-auxo backend $be_name failed"
+    done
+    if [[ -d $AUXO_DATA_DIR ]]; then
+        rmdir --ignore-fail-on-non-empty "$AUXO_DATA_DIR"
+    fi
+}
+
+
+# Dispatcher
+# ----------
+
+case "$1:${2:-}" in
+    stack:install)
+        if [[ $AUXO_INSTALL == True ]]; then
+            echo_summary "Installing cinder-auxo"
+            install_auxo
+        fi
+        start_auxo_services
+        ;;
+    stack:post-config)
+        echo_summary "Configuring cinder-auxo backends"
+        configure_auxo_backends
+        ;;
+    stack:extra)
+        if [[ $AUXO_CREATE_VOLUME_TYPES == True ]]; then
+            echo_summary "Creating cinder-auxo volume types"
+            create_auxo_volume_types
+        fi
+        ;;
+    unstack:*)
+        cleanup_auxo
+        ;;
+    clean:*)
+        clean_auxo
+        ;;
+esac
