@@ -1,0 +1,297 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The devstack plugin writes the cinder.conf sections operators use.
+
+These tests run the plugin's own bash (devstack/settings and
+devstack/lib/auxo, with tools/stack/devstack-shim.sh standing in for
+devstack) against a temporary cinder.conf and read the result back with
+configparser, key by key, against the sections of the product this package
+replaces.
+"""
+
+import configparser
+import os
+import subprocess
+import textwrap
+
+import ddt
+import fixtures
+from oslotest import base
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__),
+                                    '..', '..', '..'))
+SHIM = 'tools/stack/devstack-shim.sh'
+SETTINGS = 'devstack/settings'
+LIB = 'devstack/lib/auxo'
+PLUGIN = 'devstack/plugin.sh'
+
+LOCAL = 'storage-2684de03-f940-4519-8f41-daeb9616b0ca'
+SAN = 'storage-230fc138-a867-4bbe-b96b-3395f17818f1'
+SAN_IQN = 'iqn.2012-07.com.Sugon:alias.tgt0000.200000015555ee0d'
+SAN_VG = '2b55ce3e-3338-458d-a773-7429a58e9a46'
+
+# The seed sections, with this package's driver paths.
+SEED_LOCAL = {
+    'volume_driver': 'cinder_auxo.drivers.local.LocalFileDriver',
+    'volume_backend_name': LOCAL,
+    'mount_point': '/opt/sata',
+    'image_base_path': '',
+    'volume_type': 'qcow2',
+    'image_format': 'qcow2',
+    'image_volume_cache_enabled': 'True',
+}
+SEED_SAN = {
+    'volume_driver': 'cinder_auxo.drivers.lvmsan.LVMSANDriver',
+    'volume_backend_name': SAN,
+    'iscsi_protocol': 'iscsi',
+    'iscsi_port': '3260',
+    'iscsi_ip_address': '10.0.20.1',
+    'iscsi_helper': 'iscsisan',
+    'iscsi_target_prefix': SAN_IQN,
+    'target_lun': '14',
+    'volume_clear_size': '128',
+    'volume_group': SAN_VG,
+    'chap_username': '',
+    'chap_password': '',
+    'image_volume_cache_enabled': 'True',
+    'image_base_path': '',
+    'image_format': 'qcow2',
+}
+# The variables that describe the seed's array to auxo_lvmsan.
+REAL_ARRAY = {
+    'AUXO_LVMSAN_CREATE_LUN': 'False',
+    'AUXO_LVMSAN_PORTAL_IP': '10.0.20.1',
+    'AUXO_LVMSAN_TARGET_IQN': SAN_IQN,
+    'AUXO_LVMSAN_TARGET_LUN': '14',
+    'AUXO_LVMSAN_VOLUME_GROUP': SAN_VG,
+}
+# Commands that would create something on the node.
+CREATING_COMMANDS = ('targetcli', 'tgt-admin', 'tgtadm', 'iscsiadm',
+                     'pvcreate', 'vgcreate', 'losetup', 'mount', 'truncate',
+                     'mkfs.ext4')
+
+
+class DevstackPluginTestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.conf = os.path.join(self.tmp, 'cinder.conf')
+        self.data_dir = os.path.join(self.tmp, 'data')
+        os.mkdir(self.data_dir)
+        with open(self.conf, 'w') as f:
+            f.write('[DEFAULT]\ndebug = True\n')
+
+    def run_bash(self, script, check=True, **variables):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('AUXO_')}
+        env.update(CINDER_CONF=self.conf, DATA_DIR=self.data_dir)
+        env.update(variables)
+        prelude = 'set -e; source %s; source %s; source %s\n' % (
+            SHIM, SETTINGS, LIB)
+        proc = subprocess.run(['bash', '-c', prelude + script], cwd=REPO,
+                              env=env, capture_output=True, text=True,
+                              timeout=60)
+        if check:
+            self.assertEqual(0, proc.returncode,
+                             'stdout:\n%s\nstderr:\n%s' % (proc.stdout,
+                                                            proc.stderr))
+        return proc
+
+    def read_conf(self):
+        # No DEFAULT magic: every section is read on its own, and a
+        # repeated option or section is an error (strict).
+        parser = configparser.ConfigParser(interpolation=None,
+                                           default_section='no-defaults')
+        parser.read(self.conf)
+        return parser
+
+    def section(self, name):
+        return dict(self.read_conf()[name])
+
+    def fake_commands(self):
+        """A PATH directory where creating commands only log their argv."""
+        bindir = os.path.join(self.tmp, 'bin')
+        log = os.path.join(self.tmp, 'commands.log')
+        os.mkdir(bindir)
+        for name in CREATING_COMMANDS:
+            path = os.path.join(bindir, name)
+            with open(path, 'w') as f:
+                f.write('#!/bin/sh\necho "$0 $*" >> %s\nexit 1\n' % log)
+            os.chmod(path, 0o755)
+        return bindir + os.pathsep + os.environ['PATH'], log
+
+
+@ddt.ddt
+class TestLocalSection(DevstackPluginTestCase):
+
+    def configure(self, **variables):
+        variables.setdefault('AUXO_LOCAL_MOUNT_POINT', '/opt/sata')
+        self.run_bash('configure_cinder_backend_auxo_local %s' % LOCAL,
+                      **variables)
+
+    @ddt.data(*sorted(SEED_LOCAL.items()))
+    @ddt.unpack
+    def test_seed_key(self, key, value):
+        self.configure()
+        self.assertEqual(value, self.section(LOCAL)[key])
+
+    def test_no_other_keys(self):
+        self.configure()
+        self.assertEqual(sorted(SEED_LOCAL), sorted(self.section(LOCAL)))
+
+    def test_empty_value_written_once_and_empty(self):
+        self.configure()
+        self.configure()
+        with open(self.conf) as f:
+            lines = [line.rstrip('\n') for line in f]
+        self.assertEqual(['image_base_path ='],
+                         [line for line in lines
+                          if line.startswith('image_base_path')])
+
+    def test_empty_value_replaced(self):
+        self.configure()
+        self.configure(AUXO_IMAGE_BASE_PATH='/opt/cache')
+        self.assertEqual('/opt/cache',
+                         self.section(LOCAL)['image_base_path'])
+
+    def test_other_sections_kept(self):
+        self.configure()
+        self.assertEqual({'debug': 'True'}, self.section('DEFAULT'))
+
+    def test_default_mount_point_under_data_dir(self):
+        self.run_bash('configure_cinder_backend_auxo_local local1')
+        self.assertEqual(os.path.join(self.data_dir, 'cinder-auxo', 'local1'),
+                         self.section('local1')['mount_point'])
+
+    @ddt.data(('AUXO_LOCAL_VOLUME_FORMAT', 'raw', 'volume_type'),
+              ('AUXO_IMAGE_FORMAT', 'raw', 'image_format'),
+              ('AUXO_IMAGE_CACHE_ENABLED', 'false',
+               'image_volume_cache_enabled'))
+    @ddt.unpack
+    def test_variable(self, variable, value, key):
+        self.configure(**{variable: value})
+        expected = 'False' if value == 'false' else value
+        self.assertEqual(expected, self.section(LOCAL)[key])
+
+    def test_init_makes_directory_and_purge_removes_it(self):
+        self.run_bash('configure_cinder_backend_auxo_local local1; '
+                      'init_cinder_backend_auxo_local local1')
+        mount_point = self.section('local1')['mount_point']
+        self.assertTrue(os.path.isdir(mount_point))
+        self.run_bash('auxo_purge_backend local1')
+        self.assertFalse(os.path.exists(mount_point))
+
+    def test_purge_keeps_directory_it_did_not_make(self):
+        mount_point = os.path.join(self.tmp, 'sata')
+        os.mkdir(mount_point)
+        self.run_bash('init_cinder_backend_auxo_local local1; '
+                      'auxo_purge_backend local1',
+                      AUXO_LOCAL_MOUNT_POINT=mount_point)
+        self.assertTrue(os.path.isdir(mount_point))
+
+
+@ddt.ddt
+class TestLVMSANSection(DevstackPluginTestCase):
+
+    def configure(self, **variables):
+        self.run_bash('configure_cinder_backend_auxo_lvmsan %s' % SAN,
+                      **dict(REAL_ARRAY, **variables))
+
+    @ddt.data(*sorted(SEED_SAN.items()))
+    @ddt.unpack
+    def test_seed_key(self, key, value):
+        self.configure()
+        self.assertEqual(value, self.section(SAN)[key])
+
+    def test_no_other_keys(self):
+        self.configure()
+        self.assertEqual(sorted(SEED_SAN), sorted(self.section(SAN)))
+
+    def test_fc_array(self):
+        self.configure(AUXO_LVMSAN_HELPER='fcsan')
+        self.assertEqual('fcsan', self.section(SAN)['iscsi_helper'])
+
+    def test_chap(self):
+        self.configure(AUXO_LVMSAN_CHAP_USERNAME='user',
+                       AUXO_LVMSAN_CHAP_PASSWORD='p&ss=w\\rd')
+        section = self.section(SAN)
+        self.assertEqual('user', section['chap_username'])
+        self.assertEqual('p&ss=w\\rd', section['chap_password'])
+
+    def test_real_array_init_creates_nothing(self):
+        path, log = self.fake_commands()
+        self.run_bash('configure_cinder_backend_auxo_lvmsan %s; '
+                      'init_cinder_backend_auxo_lvmsan %s; '
+                      'cleanup_cinder_backend_auxo_lvmsan %s' % (SAN, SAN,
+                                                                 SAN),
+                      PATH=path, **REAL_ARRAY)
+        self.assertFalse(os.path.exists(log))
+        self.assertEqual([], os.listdir(self.data_dir))
+
+    @ddt.data('AUXO_LVMSAN_TARGET_IQN', 'AUXO_LVMSAN_VOLUME_GROUP')
+    def test_real_array_needs(self, variable):
+        proc = self.run_bash(
+            'configure_cinder_backend_auxo_lvmsan %s' % SAN, check=False,
+            **dict(REAL_ARRAY, **{variable: ''}))
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn(variable, proc.stderr)
+
+    def test_created_lun_defaults(self):
+        self.run_bash('configure_cinder_backend_auxo_lvmsan san1')
+        section = self.section('san1')
+        self.assertEqual('127.0.0.1', section['iscsi_ip_address'])
+        self.assertEqual('iscsisan', section['iscsi_helper'])
+        self.assertEqual('iqn.2010-10.org.openstack:auxo-san1',
+                         section['iscsi_target_prefix'])
+        self.assertEqual('auxo-san1', section['volume_group'])
+        self.assertEqual('1', section['target_lun'])
+
+    def test_created_lun_is_iscsi(self):
+        proc = self.run_bash('configure_cinder_backend_auxo_lvmsan san1',
+                             check=False, AUXO_LVMSAN_HELPER='fcsan')
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn('iscsisan', proc.stderr)
+
+
+class TestPluginPhases(DevstackPluginTestCase):
+
+    def test_post_config_writes_only_auxo_backends(self):
+        script = textwrap.dedent('''
+            function echo_summary { :; }
+            source %s stack post-config
+            ''') % PLUGIN
+        self.run_bash(script, CINDER_ENABLED_BACKENDS=(
+            'lvm:lvmdriver-1,auxo_local:local1,auxo_lvmsan:san1'),
+            **REAL_ARRAY)
+        self.assertEqual(['DEFAULT', 'local1', 'san1'],
+                         self.read_conf().sections())
+        self.assertEqual(SEED_SAN['volume_driver'],
+                         self.section('san1')['volume_driver'])
+
+    def test_unstack_and_clean_without_state_do_nothing(self):
+        path, log = self.fake_commands()
+        self.run_bash('source %s unstack; source %s clean' % (PLUGIN,
+                                                              PLUGIN),
+                      PATH=path)
+        self.assertFalse(os.path.exists(log))
+
+
+@ddt.ddt
+class TestShellSyntax(base.BaseTestCase):
+
+    @ddt.data(PLUGIN, LIB, SETTINGS, 'devstack/override-defaults', SHIM)
+    def test_bash_n(self, path):
+        proc = subprocess.run(['bash', '-n', path], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, proc.returncode, proc.stderr)

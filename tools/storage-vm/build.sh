@@ -1,0 +1,156 @@
+#!/bin/bash
+# Build the storage-node test VM: a Debian kernel + initrd and an ext4 root
+# filesystem image holding lvm2, open-iscsi, tgt, qemu-utils and /opt/venv
+# with this project's Python dependencies (installed offline from wheels
+# built on the host).
+#
+# Everything lands in <repo>/.vm/. The build is skipped when .vm/stamp holds
+# the hash of this script and of the constraints file; delete .vm/ or pass
+# --force to rebuild.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+VM_DIR=${VM_DIR:-$REPO/.vm}
+ROOTFS=$VM_DIR/rootfs
+SUITE=${SUITE:-bookworm}
+ROOTFS_SIZE=${ROOTFS_SIZE:-3G}
+HOST_PIP=${HOST_PIP:-}
+PY_DEPS=(cinder==29.0.0 os-brick python-cinderclient rtslib-fb pbr
+         stestr ddt oslotest fixtures testtools)
+DEB_PKGS=linux-image-amd64,initramfs-tools,udev,kmod,iproute2,lvm2
+DEB_PKGS+=,thin-provisioning-tools,open-iscsi,tgt,qemu-utils,python3
+DEB_PKGS+=,python3-venv,python3-pip,procps,lsscsi,sg3-utils,util-linux
+DEB_PKGS+=,ca-certificates,coreutils
+
+log() { echo "[build $(date -u +%H:%M:%S)] $*"; }
+
+stamp() {
+    cat "$HERE/build.sh" "$REPO/constraints.txt" | sha256sum | cut -d' ' -f1
+}
+
+host_packages() {
+    local missing=()
+    command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+    command -v qemu-img >/dev/null || missing+=(qemu-utils)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing host packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${missing[@]}" qemu-system-x86 \
+            qemu-utils debootstrap e2fsprogs
+    fi
+}
+
+# The first http(s) URI of the host's apt sources for Debian itself.
+mirror() {
+    local uri
+    uri=$(grep -hs -E '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources \
+            /etc/apt/sources.list.d/*.list /etc/apt/sources.list 2>/dev/null |
+          grep -v -e security -e '#' |
+          grep -o -E 'https?://[^ ]+' | head -n1 || true)
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+run_debootstrap() {
+    local m
+    m=$(mirror)
+    log "debootstrap $SUITE from $m"
+    rm -rf "$ROOTFS"
+    debootstrap --variant=minbase --include="$DEB_PKGS" \
+        "$SUITE" "$ROOTFS" "$m" > "$VM_DIR/debootstrap.log" 2>&1
+}
+
+host_pip() {
+    if [ -n "$HOST_PIP" ]; then
+        echo "$HOST_PIP"
+    elif [ -x /tmp/cvenv/bin/pip ]; then
+        echo /tmp/cvenv/bin/pip
+    else
+        if [ ! -x "$VM_DIR/hostvenv/bin/pip" ]; then
+            python3 -m venv "$VM_DIR/hostvenv"
+        fi
+        echo "$VM_DIR/hostvenv/bin/pip"
+    fi
+}
+
+wheels() {
+    local wh=$VM_DIR/wheels
+    mkdir -p "$wh"
+    log "building wheels for the VM venv"
+    # pip wheel builds the few sdist-only packages on the host; the host
+    # and the VM are the same Debian release and Python.
+    "$(host_pip)" wheel -q -w "$wh" -c "$REPO/constraints.txt" \
+        "${PY_DEPS[@]}" > "$VM_DIR/wheels.log" 2>&1
+}
+
+venv() {
+    log "installing /opt/venv in the root filesystem"
+    rm -rf "$ROOTFS/wheels"
+    cp -a "$VM_DIR/wheels" "$ROOTFS/wheels"
+    cp "$REPO/constraints.txt" "$ROOTFS/wheels/constraints.txt"
+    chroot "$ROOTFS" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        python3 -m venv /opt/venv
+    chroot "$ROOTFS" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        /opt/venv/bin/pip install -q --no-index --find-links /wheels \
+        -c /wheels/constraints.txt "${PY_DEPS[@]}" \
+        > "$VM_DIR/venv.log" 2>&1
+    rm -rf "$ROOTFS/wheels"
+}
+
+configure_rootfs() {
+    log "configuring the root filesystem"
+    echo storage-vm > "$ROOTFS/etc/hostname"
+    echo "InitiatorName=iqn.2004-10.com.debian:01:storagevm" \
+        > "$ROOTFS/etc/iscsi/initiatorname.iscsi"
+    # PID 1: mount the repo share and hand over to its init.sh, so that the
+    # init script can change without rebuilding the image.
+    cat > "$ROOTFS/sbin/auxo-init" <<'INIT'
+#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+modprobe 9pnet_virtio 2>/dev/null
+mkdir -p /mnt/repo /mnt/out
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 repo /mnt/repo
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /mnt/out
+exec /bin/bash /mnt/repo/tools/storage-vm/init.sh
+INIT
+    chmod 755 "$ROOTFS/sbin/auxo-init"
+    cp "$ROOTFS"/boot/vmlinuz-* "$VM_DIR/vmlinuz"
+    cp "$ROOTFS"/boot/initrd.img-* "$VM_DIR/initrd.img"
+}
+
+image() {
+    log "making rootfs.img ($ROOTFS_SIZE)"
+    rm -f "$VM_DIR/rootfs.img"
+    mkfs.ext4 -q -F -L vmroot -d "$ROOTFS" "$VM_DIR/rootfs.img" "$ROOTFS_SIZE"
+}
+
+main() {
+    mkdir -p "$VM_DIR"
+    local want
+    want=$(stamp)
+    if [ "${1:-}" != "--force" ] && [ -f "$VM_DIR/rootfs.img" ] &&
+       [ "$(cat "$VM_DIR/stamp" 2>/dev/null)" = "$want" ]; then
+        log "up to date ($VM_DIR)"
+        return 0
+    fi
+    local start=$SECONDS
+    rm -f "$VM_DIR/stamp"
+    host_packages
+    run_debootstrap || { log "debootstrap failed, retrying once";
+                         sleep 5; run_debootstrap; } ||
+        { tail -n 30 "$VM_DIR/debootstrap.log"; exit 1; }
+    wheels || { tail -n 30 "$VM_DIR/wheels.log"; exit 1; }
+    venv || { tail -n 30 "$VM_DIR/venv.log"; exit 1; }
+    configure_rootfs
+    image
+    echo "$want" > "$VM_DIR/stamp"
+    log "built in $((SECONDS - start)) s"
+}
+
+main "$@"

@@ -1,0 +1,133 @@
+#!/bin/bash
+# PID 1 of the storage-node test VM (started by /sbin/auxo-init, which has
+# mounted proc, sys, dev, the repo share on /mnt/repo and the result share
+# on /mnt/out).
+#
+# Plays both sides of a SAN on one machine: tgt exports the second virtio
+# disk as an iSCSI LUN on 127.0.0.1:3260, the open-iscsi initiator logs in,
+# and a volume group is made on the LUN as it appears (/dev/sdX). Then the
+# test command runs; its exit status and output go back through 9p, the
+# session is logged out and the VM powers off.
+set -u
+export PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8
+OUT=/mnt/out
+# shellcheck source=/dev/null
+. "$OUT/params"   # IQN LUN VG TEST_CMD TEST_TIMEOUT
+PORTAL=127.0.0.1:3260
+BACKING=/dev/vdb
+
+log() { echo "[vm $(date -u +%H:%M:%S)] $*"; }
+
+finish() {
+    local rc=$1
+    log "tests finished with status $rc; cleaning up"
+    timeout 60 vgchange -a n "$VG" >/dev/null 2>&1
+    timeout 60 iscsiadm -m node --logoutall=all >/dev/null 2>&1
+    timeout 30 tgtadm --lld iscsi --op delete --mode target --tid 1 \
+        --force >/dev/null 2>&1
+    echo "$rc" > "$OUT/rc"
+    sync
+    # No systemd in the image: power off through sysrq (a panic of PID 1
+    # would end the VM too, since QEMU runs with -no-reboot).
+    echo 1 > /proc/sys/kernel/sysrq
+    echo o > /proc/sysrq-trigger
+    sleep 30
+}
+
+fail() {
+    log "setup failed: $*"
+    echo "setup failed: $*" >> "$OUT/output"
+    finish 99
+}
+
+step() {
+    # step <seconds> <command...>: every setup step has a deadline.
+    local t=$1
+    shift
+    timeout "$t" "$@" || fail "$* (exit $?)"
+}
+
+base_system() {
+    mount -t tmpfs tmpfs /run
+    mount -t tmpfs tmpfs /tmp
+    mkdir -p /dev/pts /dev/shm /run/lock /run/lvm /var/lock
+    mount -t devpts devpts /dev/pts
+    mount -t tmpfs tmpfs /dev/shm
+    hostname storage-vm
+    ip link set lo up
+    for m in dm_mod dm_snapshot iscsi_tcp sd_mod sg; do
+        modprobe "$m" 2>/dev/null
+    done
+    step 20 /lib/systemd/systemd-udevd --daemon
+    step 60 udevadm trigger --action=add
+    step 60 udevadm settle
+}
+
+# LVM on this machine sees only the iSCSI LUN: /dev/vdb (the array's
+# backing store) holds the very same PV, and udev must not auto-activate
+# anything found elsewhere.
+lvm_config() {
+    local link=$1
+    sed -i -e '/^devices {/a\    global_filter = [ "a|^'"$link"'$|", "r|.*|" ]' \
+        -e '/^global {/a\    event_activation = 0' \
+        /etc/lvm/lvm.conf
+}
+
+san() {
+    log "target: $IQN lun $LUN on $PORTAL backed by $BACKING"
+    tgtd --iscsi "portal=$PORTAL" || fail "tgtd did not start"
+    local i
+    for i in $(seq 50); do
+        tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    step 20 tgtadm --lld iscsi --op new --mode target --tid 1 -T "$IQN"
+    step 20 tgtadm --lld iscsi --op new --mode logicalunit --tid 1 \
+        --lun "$LUN" -b "$BACKING"
+    step 20 tgtadm --lld iscsi --op bind --mode target --tid 1 -I ALL
+    step 20 iscsid
+    step 60 iscsiadm -m discovery -t sendtargets -p "$PORTAL"
+    step 60 iscsiadm -m node -T "$IQN" -p "$PORTAL" --login
+    step 60 udevadm settle
+    LUN_LINK=/dev/disk/by-path/ip-$PORTAL-iscsi-$IQN-lun-$LUN
+    for i in $(seq 100); do
+        [ -e "$LUN_LINK" ] && break
+        sleep 0.2
+    done
+    [ -e "$LUN_LINK" ] || fail "no $LUN_LINK after login"
+    log "LUN is $(readlink -f "$LUN_LINK")"
+    lvm_config "$LUN_LINK"
+    step 60 pvcreate -q "$LUN_LINK"
+    step 60 vgcreate -q -s 4M "$VG" "$LUN_LINK"
+}
+
+python_env() {
+    # A private copy of the work tree: the share stays untouched.
+    mkdir -p /opt/src /var/lib/auxo/locks
+    local f
+    for f in /mnt/repo/*; do
+        [ -f "$f" ] && cp "$f" /opt/src/
+    done
+    cp -r /mnt/repo/cinder_auxo /mnt/repo/tools /opt/src/
+    find /opt/src -name __pycache__ -prune -exec rm -rf {} +
+    export PYTHONPATH=/opt/src PYTHONDONTWRITEBYTECODE=1
+    export OSLO_LOCK_PATH=/var/lib/auxo/locks
+    export AUXO_STORAGE_VM=1 AUXO_VG=$VG AUXO_ISCSI_IQN=$IQN
+    export AUXO_ISCSI_PORTAL=$PORTAL AUXO_ISCSI_LUN=$LUN
+    export AUXO_LUN_LINK=$LUN_LINK AUXO_LUN_BACKING=$BACKING
+}
+
+main() {
+    log "init started"
+    base_system
+    san
+    log "volume group $VG is on the LUN"
+    python_env
+    log "running: $TEST_CMD"
+    cd /opt/src || fail "no /opt/src"
+    timeout "$TEST_TIMEOUT" bash -c "$TEST_CMD" > "$OUT/output" 2>&1
+    finish $?
+}
+
+main

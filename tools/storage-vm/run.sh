@@ -1,0 +1,58 @@
+#!/bin/bash
+# Boot the storage-node VM (built by build.sh) and run one test command in
+# it; prints the command's output and wall time and exits with its status.
+#
+#   run.sh [command]    default: the LVM functional suite under stestr
+#
+# The repo is shared read-only; a fresh sparse raw file is the SAN LUN.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+VM_DIR=${VM_DIR:-$REPO/.vm}
+OUT=$VM_DIR/run
+LUN_SIZE=${LUN_SIZE:-4G}
+VM_MEM=${VM_MEM:-2048}
+VM_TIMEOUT=${VM_TIMEOUT:-1500}
+DEFAULT_CMD='python -m stestr --test-path ./cinder_auxo/tests/functional/lvm'
+DEFAULT_CMD+=' --top-dir ./ run --concurrency 1'
+TEST_CMD=${1:-$DEFAULT_CMD}
+
+[ -f "$VM_DIR/rootfs.img" ] || { echo "no VM: run build.sh first" >&2;
+                                 exit 2; }
+rm -rf "$OUT"
+mkdir -p "$OUT"
+rm -f "$VM_DIR/lun.img"
+qemu-img create -q -f raw "$VM_DIR/lun.img" "$LUN_SIZE"
+{
+    printf 'IQN=%q\n' "iqn.2012-07.org.auxo.test:san0"
+    printf 'LUN=%q\n' 14
+    printf 'VG=%q\n' "2b55ce3e-3338-458d-a773-7429a58e9a46"
+    printf 'TEST_CMD=%q\n' "$TEST_CMD"
+    printf 'TEST_TIMEOUT=%q\n' "$((VM_TIMEOUT - 120))"
+} > "$OUT/params"
+
+start=$(date +%s)
+rc_qemu=0
+timeout --kill-after=20 "$VM_TIMEOUT" qemu-system-x86_64 \
+    -accel tcg,thread=multi,tb-size=256 -cpu max -smp 2 -m "$VM_MEM" \
+    -machine q35 -nographic -no-reboot -nodefaults -serial stdio \
+    -kernel "$VM_DIR/vmlinuz" -initrd "$VM_DIR/initrd.img" \
+    -append "root=/dev/vda rw console=ttyS0 init=/sbin/auxo-init panic=-1 quiet" \
+    -drive file="$VM_DIR/rootfs.img",format=raw,if=virtio,cache=unsafe \
+    -drive file="$VM_DIR/lun.img",format=raw,if=virtio,cache=unsafe \
+    -virtfs local,path="$REPO",mount_tag=repo,security_model=none,readonly=on,id=repo \
+    -virtfs local,path="$OUT",mount_tag=out,security_model=none,id=out \
+    < /dev/null > "$OUT/console.log" 2>&1 || rc_qemu=$?
+wall=$(( $(date +%s) - start ))
+
+cat "$OUT/output" 2>/dev/null || true
+if [ ! -s "$OUT/rc" ]; then
+    echo "VM gave no result (qemu status $rc_qemu); console tail:" >&2
+    tail -n 40 "$OUT/console.log" >&2
+    echo "storage VM wall time: ${wall}s"
+    exit 3
+fi
+rc=$(cat "$OUT/rc")
+echo "storage VM wall time: ${wall}s, test status $rc"
+exit "$rc"
