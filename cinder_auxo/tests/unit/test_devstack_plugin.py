@@ -103,9 +103,8 @@ class DevstackPluginTestCase(base.BaseTestCase):
                               env=env, capture_output=True, text=True,
                               timeout=60)
         if check:
-            self.assertEqual(0, proc.returncode,
-                             'stdout:\n%s\nstderr:\n%s' % (proc.stdout,
-                                                            proc.stderr))
+            output = 'stdout:\n%s\nstderr:\n%s' % (proc.stdout, proc.stderr)
+            self.assertEqual(0, proc.returncode, output)
         return proc
 
     def read_conf(self):
