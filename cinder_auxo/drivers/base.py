@@ -29,9 +29,9 @@ from oslo_utils import fileutils
 from oslo_utils import units
 from oslo_utils import uuidutils
 
-from cinder_auxo import exception
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
+from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -252,4 +252,3 @@ class ChainDriverMixin(object):
             'reserved_percentage': self.configuration.reserved_percentage,
             'image_cache_bytes': self.image_cache.usage(),
         }
-

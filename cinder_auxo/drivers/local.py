@@ -38,12 +38,12 @@ from oslo_concurrency import lockutils
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cinder_auxo import exception
-from cinder_auxo import opts
 from cinder_auxo.drivers import base
 from cinder_auxo.engine import chain
 from cinder_auxo.engine import image_cache
 from cinder_auxo.engine import qemu
+from cinder_auxo import exception
+from cinder_auxo import opts
 from cinder_auxo.stores import files
 from cinder_auxo.targets import local as local_target
 

@@ -33,9 +33,9 @@ import os
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
-from cinder_auxo import exception
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
+from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
 
@@ -230,8 +230,10 @@ class ChainEngine(object):
             return self._make(layer, size_bytes, backing=backing)
 
     def copy_to_temp(self, src_path, src_fmt, store, fmt, size_bytes=0):
-        """Flatten ``src_path`` (with its chain) into a new work layer of
-        ``store``; the caller publishes it by rename."""
+        """Flatten ``src_path`` (and its chain) into a new work layer.
+
+        The caller publishes the work layer by rename.
+        """
         work = self._temp(store, fmt)
         virtual = self.qemu.virtual_size(src_path, src_fmt)
         size_bytes = max(size_bytes, virtual)
@@ -251,8 +253,7 @@ class ChainEngine(object):
         return work
 
     def copy_to_volume(self, source, volume_id, size_bytes, fmt):
-        """A new, independent volume with the flattened content of
-        ``source`` (its whole chain)."""
+        """A new, independent volume: ``source``'s chain, flattened."""
         self.validate(source)
         work = self.copy_to_temp(source.path, source.fmt, self.volumes, fmt,
                                  size_bytes)
@@ -338,8 +339,10 @@ class ChainEngine(object):
     # -- snapshots ---------------------------------------------------------
 
     def create_snapshot(self, volume_id, snapshot_id):
-        """Freeze the volume's top layer as the snapshot; a new empty
-        overlay becomes the volume's top."""
+        """Freeze the volume's top layer as the snapshot.
+
+        A new, empty overlay on it becomes the volume's top.
+        """
         with self.chain_lock():
             top = self.volume(volume_id)
             frozen = Layer(top.store, naming.layer(naming.SNAPSHOT,

@@ -23,15 +23,15 @@ concurrent creates download exactly once.
 
 import hashlib
 
-from cinder.image import image_utils
 from cinder import exception as cinder_exception
+from cinder.image import image_utils
 from oslo_log import log as logging
 from oslo_utils import units
 from oslo_utils import uuidutils
 
-from cinder_auxo import exception
 from cinder_auxo.engine import chain as chain_mod
 from cinder_auxo.engine import naming
+from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ class ImageCache(object):
     """Bases of one storage, over the engine's cache store."""
 
     def __init__(self, engine, scratch, lock, base_fmt=naming.QCOW2):
-        """:param scratch: a FileStore where downloads land first.
+        """Set up the cache.
+
+        :param scratch: a FileStore where downloads land first.
         :param lock: callable(name) -> context manager, storage-wide.
         """
         self.engine = engine
@@ -80,8 +82,8 @@ class ImageCache(object):
             if image_id is None or parsed.ident == image_id:
                 found.append((parsed.ident, parsed.generation,
                               chain_mod.Layer(self.store, name)))
-        return [layer for _i, _g, layer in sorted(found,
-                                                   key=lambda t: t[:2])]
+        found.sort(key=lambda t: t[:2])
+        return [layer for _i, _g, layer in found]
 
     def latest(self, image_id):
         bases = self.bases(image_id)
@@ -234,4 +236,3 @@ class ImageCache(object):
     def usage(self):
         """Bytes the cache occupies."""
         return sum(self.store.size(b.name) for b in self.bases())
-

@@ -125,8 +125,11 @@ class QemuImg(object):
         self._run('commit', path, '-f', fmt, '-d', path)
 
     def rebase(self, path, fmt, backing, backing_fmt, unsafe=False):
-        """Re-point ``path`` at ``backing``; copies what differs unless
-        ``unsafe`` (header only)."""
+        """Re-point ``path`` at ``backing``.
+
+        Copies what differs between the old and new backing, unless
+        ``unsafe``, which rewrites the header only.
+        """
         args = ['-f', fmt]
         if unsafe:
             args.append('-u')

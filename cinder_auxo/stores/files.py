@@ -18,8 +18,8 @@ import shutil
 
 from oslo_log import log as logging
 
-from cinder_auxo import exception
 from cinder_auxo.engine import naming
+from cinder_auxo import exception
 from cinder_auxo.stores import base
 
 LOG = logging.getLogger(__name__)

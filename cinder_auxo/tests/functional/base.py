@@ -121,7 +121,9 @@ def build_engine(storage_id, mount, lock_path, max_depth=16,
 
 
 def disable_privsep():
-    """Run cinder's privileged format inspector in-process (tests run as
-    the file owner; no privsep daemon is wanted)."""
+    """Run cinder's privileged format inspector in-process.
+
+    Tests run as the files' owner; no privsep daemon is wanted.
+    """
     from cinder import privsep
     privsep.sys_admin_pctxt.set_client_mode(False)

@@ -24,9 +24,9 @@ import subprocess
 import ddt
 from oslo_utils import uuidutils
 
-from cinder_auxo import exception
 from cinder_auxo.engine import chain
 from cinder_auxo.engine import naming
+from cinder_auxo import exception
 from cinder_auxo.tests.functional import base
 
 MiB = base.MiB

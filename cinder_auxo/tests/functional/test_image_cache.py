@@ -22,7 +22,6 @@ import sys
 from oslo_utils import uuidutils
 
 from cinder import exception as cinder_exception
-from cinder_auxo import exception
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
 from cinder_auxo.tests.functional import base
@@ -36,8 +35,10 @@ def new_id():
 
 
 class Glance(object):
-    """Serves image files the way cinder's image service would: bytes plus
-    metadata with Glance's multihash."""
+    """Serves image files the way cinder's image service would.
+
+    Bytes, plus metadata with Glance's multihash.
+    """
 
     def __init__(self):
         self.downloads = 0

@@ -18,10 +18,10 @@ import struct
 
 import fixtures
 
-from cinder_auxo import exception
 from cinder_auxo.engine import chain
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
+from cinder_auxo import exception
 from cinder_auxo.stores import files
 from cinder_auxo.tests.unit import base
 

@@ -13,8 +13,8 @@
 import importlib.metadata
 from unittest import mock
 
-import ddt
 from cinder import exception as cinder_exception
+import ddt
 from oslo_utils import imageutils
 
 from cinder_auxo.engine import image_cache
@@ -41,7 +41,8 @@ class VerifyTestCase(base.TestCase):
         super(VerifyTestCase, self).setUp()
         engine = mock.Mock()
         self.cache = image_cache.ImageCache(engine, mock.Mock(), mock.Mock())
-        self.info = mock.patch('cinder.image.image_utils.qemu_img_info').start()
+        self.info = mock.patch(
+            'cinder.image.image_utils.qemu_img_info').start()
         self.digest = mock.patch.object(image_cache, '_file_digest',
                                         return_value='abc').start()
 

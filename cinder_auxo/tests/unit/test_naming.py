@@ -12,8 +12,8 @@
 
 import ddt
 
-from cinder_auxo import exception
 from cinder_auxo.engine import naming
+from cinder_auxo import exception
 from cinder_auxo.tests.unit import base
 
 UUID = '0b7e1c36-5f3a-4a8e-9c53-2f8b8c1d2e3f'

@@ -17,8 +17,8 @@ import tempfile
 
 import ddt
 
-from cinder_auxo import exception
 from cinder_auxo.engine import qemu
+from cinder_auxo import exception
 from cinder_auxo.tests.unit import base
 
 

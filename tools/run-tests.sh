@@ -1,0 +1,90 @@
+#!/bin/bash
+# Every test of cinder_auxo, on a fresh Debian 12 machine, as root:
+#
+#   tools/run-tests.sh            all stages
+#   tools/run-tests.sh tox        style, config sample, unit, functional only
+#   tools/run-tests.sh e2e vm     only the named stages
+#
+# Stages: tox (pep8, genconfig, bashate, py3, functional), e2e (an all-in-one
+# cinder + Glance stack with this driver, the end-to-end suite, teardown),
+# vm (the storage-node VM: LVM and iSCSI tests of the SAN driver).
+# It installs what it needs: qemu-utils from apt, tox in a venv of its own
+# (.tox-bootstrap/), pinned Python dependencies from constraints.txt.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+STAGES=("$@")
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(tox e2e vm)
+LOGDIR=$REPO/.test-logs
+mkdir -p "$LOGDIR"
+declare -A RESULT
+
+want() {
+    local s
+    for s in "${STAGES[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+}
+
+ensure_apt() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "== installing ${missing[*]}"
+    apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_tox() {
+    if [ ! -x .tox-bootstrap/bin/tox ]; then
+        python3 -m venv .tox-bootstrap &&
+            .tox-bootstrap/bin/pip install -q -c constraints.txt tox
+    fi
+}
+
+stage() {
+    # stage NAME COMMAND...: run, log, remember the status.
+    local name=$1
+    shift
+    local start=$SECONDS
+    echo "== stage $name: $*"
+    "$@" 2>&1 | tee "$LOGDIR/$name.log"
+    local rc=${PIPESTATUS[0]}
+    RESULT[$name]=$rc
+    echo "== stage $name: exit $rc in $((SECONDS - start)) s"
+}
+
+ensure_apt qemu-utils python3-venv git
+
+if want tox; then
+    ensure_tox || { echo "cannot install tox"; exit 1; }
+    stage tox .tox-bootstrap/bin/tox -e pep8,genconfig,bashate,py3,functional
+fi
+if want e2e; then
+    stage e2e tools/stack/run-e2e.sh
+fi
+if want vm; then
+    stage vm tools/storage-vm/run-tests.sh
+fi
+
+# One closing line for every stestr run of the stages above.
+passed=0
+failed=0
+for log in "$LOGDIR"/*.log; do
+    [ -e "$log" ] || continue
+    p=$(grep -E '^ - Passed: [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+    f=$(grep -E '^ - Failed: [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+status=0
+for name in "${!RESULT[@]}"; do
+    echo "stage $name: exit ${RESULT[$name]}"
+    [ "${RESULT[$name]}" -ne 0 ] && status=1
+done
+[ "$failed" -ne 0 ] && status=1
+echo "tests: $passed passed, $failed failed"
+exit $status
