@@ -1,0 +1,346 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""LVMStore: argv shapes, the device filter and error translation."""
+
+import json
+import os
+from unittest import mock
+
+import ddt
+import fixtures
+
+from cinder_auxo import exception
+from cinder_auxo.stores import lvm
+from cinder_auxo.tests.unit import base
+
+VG = '2b55ce3e-3338-458d-a773-7429a58e9a46'
+U = '0f3f7e3c-1b7a-4c53-8d8e-3f1f0a2b9c11'
+PATTERN = '^/dev/disk/by-path/ip-10[.]0[.]20[.]1:3260-iscsi-iqn[.]x-lun-14$'
+
+
+class LVMExecutor(base.FakeExecutor):
+    """Answers LVM commands by tool name, whatever env prefix they carry."""
+
+    def __init__(self):
+        super(LVMExecutor, self).__init__()
+        self.tools = {}
+
+    def on_tool(self, tool, result):
+        self.tools[tool] = result
+
+    def __call__(self, *cmd, **kwargs):
+        argv = list(cmd)
+        while argv and (argv[0] == 'env' or '=' in argv[0]):
+            argv.pop(0)
+        if argv and argv[0] in self.tools:
+            self.calls.append(cmd)
+            result = self.tools[argv[0]]
+            if callable(result):
+                result = result(argv)
+            if isinstance(result, Exception):
+                raise result
+            return result
+        return super(LVMExecutor, self).__call__(*cmd, **kwargs)
+
+    def tool_calls(self, tool):
+        found = []
+        for cmd in self.calls:
+            argv = list(cmd)
+            while argv and (argv[0] == 'env' or '=' in argv[0]):
+                argv.pop(0)
+            if argv and argv[0] == tool:
+                found.append(cmd)
+        return found
+
+
+def lvs_json(*names_sizes):
+    return json.dumps({'report': [{'lv': [
+        {'lv_name': n, 'lv_size': str(s)} for n, s in names_sizes]}]})
+
+
+@ddt.ddt
+class LVMStoreTestCase(base.TestCase):
+
+    def setUp(self):
+        super(LVMStoreTestCase, self).setUp()
+        self.execute = LVMExecutor()
+        self.execute.on_tool('lvm', ('  LVM version:     2.03.16(2) '
+                                     '(2022-05-18)\n', ''))
+        self.execute.on_tool('vgs', self._vgs)
+        self.execute.on_tool('pvs', ('', ''))
+        # brick's static helpers run processutils directly.
+        mock.patch('cinder.brick.local_dev.lvm.putils.execute',
+                   self.execute).start()
+        self.conf_dir = self.useFixture(fixtures.TempDir()).path
+        self.store = lvm.LVMStore('san', VG, [PATTERN], self.execute,
+                                  self.conf_dir, volume_clear='zero',
+                                  volume_clear_size=128)
+        self.clear = mock.patch(
+            'cinder.volume.volume_utils.clear_volume').start()
+
+    @staticmethod
+    def _vgs(argv):
+        if 'name,size,free,lv_count,uuid' in argv:
+            return '  %s:4.00:1.50:3:uuid\n' % VG, ''
+        return '  %s\n' % VG, ''
+
+    def env(self):
+        return ('env', 'LC_ALL=C', 'LVM_SYSTEM_DIR=%s' % self.conf_dir)
+
+    # -- names -----------------------------------------------------------
+
+    @ddt.unpack
+    @ddt.data(('volume-%s' % U, 'volume-%s' % U),
+              ('snapshot-%s' % U, '_snapshot-%s' % U),
+              ('snapshot-%s.raw' % U, '_snapshot-%s.raw' % U),
+              ('layer-%s' % U, 'layer-%s' % U),
+              ('.tmp-%s.qcow2' % U, '.tmp-%s.qcow2' % U))
+    def test_lv_names_round_trip(self, layer, lv_name):
+        self.assertEqual(lv_name, lvm.lv_name(layer))
+        self.assertEqual(layer, lvm.layer_name(lv_name))
+
+    @ddt.data('swap', 'snapshot-1', 'volume-%s_tmeta' % U, '')
+    def test_foreign_lvs_are_not_layers(self, lv_name):
+        self.assertIsNone(lvm.layer_name(lv_name))
+
+    def test_path_of_a_snapshot_avoids_the_reserved_prefix(self):
+        self.assertEqual('/dev/%s/_snapshot-%s' % (VG, U),
+                         self.store.path('snapshot-%s' % U))
+
+    @ddt.data('../etc', 'volume-1', 'snapshot', '/dev/sda')
+    def test_path_refuses_other_names(self, name):
+        self.assertRaises(exception.InvalidName, self.store.path, name)
+
+    @ddt.unpack
+    @ddt.data(('/dev/%s/_snapshot-%s' % (VG, U), 'snapshot-%s' % U),
+              ('/dev/%s/volume-%s' % (VG, U), 'volume-%s' % U),
+              ('/dev/x/../%s/volume-%s' % (VG, U), 'volume-%s' % U),
+              ('/dev/other/volume-%s' % U, None),
+              ('/dev/%s/.tmp-%s' % (VG, U), None),
+              ('/dev/%s/swap' % VG, None),
+              ('/mnt/%s/volume-%s' % (VG, U), None))
+    def test_owns(self, path, name):
+        self.assertEqual(name, self.store.owns(path))
+
+    # -- the device filter -----------------------------------------------
+
+    def test_conf_accepts_only_the_lun(self):
+        self.store.write_conf()
+        with open(os.path.join(self.conf_dir, 'lvm.conf')) as f:
+            text = f.read()
+        self.assertIn('global_filter = [ "a|%s|", "r|.*|" ]' % PATTERN, text)
+        self.assertIn('use_devicesfile = 0', text)
+        self.assertIn('wipe_signatures_when_zeroing_new_lvs = 0', text)
+
+    def test_conf_is_rewritten_only_when_it_changes(self):
+        self.store.write_conf()
+        path = os.path.join(self.conf_dir, 'lvm.conf')
+        os.utime(path, (0, 0))
+        self.store.write_conf()
+        self.assertEqual(0, os.stat(path).st_mtime)
+
+    @ddt.data('lvchange', 'lvremove', 'lvrename', 'vgchange')
+    def test_lvm_commands_get_the_filter(self, tool):
+        self.store.filtered_execute(tool, 'x')
+        self.assertEqual(self.env() + (tool, 'x'), self.execute.calls[-1])
+
+    def test_other_commands_are_left_alone(self):
+        self.store.filtered_execute('qemu-img', 'info')
+        self.assertEqual(('qemu-img', 'info'), self.execute.calls[-1])
+
+    def test_every_lvm_command_is_filtered(self):
+        self.execute.on_tool('lvs', (lvs_json(('volume-%s' % U,
+                                               4 * 2 ** 20)), ''))
+        self.execute.on_tool('lvdisplay', ('  -wi-a-----', ''))
+        self.store.grow('volume-%s' % U, 8 * 2 ** 20)
+        self.store.rename('volume-%s' % U, 'snapshot-%s' % U)
+        self.store.deactivate('volume-%s' % U)
+        self.store.delete('volume-%s' % U)
+        lvm_calls = [c for c in self.execute.calls
+                     if c[0] != 'qemu-img']
+        self.assertTrue(lvm_calls)
+        for cmd in lvm_calls:
+            self.assertIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, cmd, cmd)
+
+    # -- check -----------------------------------------------------------
+
+    def test_check_without_a_lun_device(self):
+        with mock.patch.object(self.store, 'lun_devices', return_value=[]):
+            e = self.assertRaises(exception.StorageUnavailable,
+                                  self.store.check)
+        self.assertIn('no block device of the SAN LUN', e.msg)
+        self.assertIn(PATTERN, e.msg)
+
+    def test_check_vg_on_another_pv(self):
+        self.execute.on_tool('vgs', ('', ''))
+        self.execute.on_tool('pvs', ('  /dev/sdc|%s\n  /dev/sdb|other\n' % VG,
+                                     ''))
+        with mock.patch.object(self.store, 'lun_devices',
+                               return_value=['/dev/sdb']):
+            e = self.assertRaises(exception.StorageUnavailable,
+                                  self.store.check)
+        self.assertIn('volume group %s is on /dev/sdc, not on the '
+                      'configured SAN LUN (/dev/sdb)' % VG, e.msg)
+        # The diagnosis looks at every device, read-only.
+        pvs = self.execute.tool_calls('pvs')[-1]
+        self.assertIn('--readonly', pvs)
+        self.assertNotIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, pvs)
+
+    def test_check_vg_nowhere(self):
+        self.execute.on_tool('vgs', ('', ''))
+        self.execute.on_tool('pvs', ('  /dev/sdb|other\n', ''))
+        with mock.patch.object(self.store, 'lun_devices',
+                               return_value=['/dev/sdb']):
+            e = self.assertRaises(exception.StorageUnavailable,
+                                  self.store.check)
+        self.assertIn('volume group %s not found on the SAN LUN' % VG,
+                      e.msg)
+
+    def test_check_ok_reads_through_the_filter(self):
+        with mock.patch.object(self.store, 'lun_devices',
+                               return_value=['/dev/sdb']):
+            self.store.check()
+        vgs = self.execute.tool_calls('vgs')[0]
+        self.assertIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, vgs)
+
+    def test_store_needs_a_pattern(self):
+        self.assertRaises(exception.StorageUnavailable, lvm.LVMStore,
+                          'san', VG, [], self.execute, self.conf_dir)
+
+    # -- changes -----------------------------------------------------------
+
+    @ddt.unpack
+    @ddt.data((1, '1m'), (2 ** 20, '1m'), (2 ** 20 + 1, '2m'),
+              (5 * 2 ** 30, '5120m'))
+    def test_allocate_rounds_up_to_mib(self, size, size_str):
+        self.store.allocate('snapshot-%s' % U, size)
+        self.assertEqual(
+            self.env() + ('lvcreate', '-n', '_snapshot-%s' % U, VG, '-L',
+                          size_str),
+            self.execute.tool_calls('lvcreate')[0])
+
+    @ddt.unpack
+    @ddt.data(('  Volume group "x" has insufficient free space (3 extents): '
+               '256 required.', exception.StorageFull),
+              ('  Logical Volume "volume-x" already exists in volume group',
+               exception.AuxoException),
+              ('  Device busy', exception.StorageUnavailable))
+    def test_allocate_errors(self, stderr, exc):
+        self.execute.on_tool('lvcreate', base.process_error(stderr))
+        e = self.assertRaises(exc, self.store.allocate, 'volume-%s' % U, 1)
+        self.assertIsInstance(e, exc)
+
+    def test_delete_clears_before_removing(self):
+        self.execute.on_tool('lvs', (lvs_json(('_snapshot-%s' % U,
+                                               300 * 2 ** 20)), ''))
+        order = mock.Mock()
+        self.clear.side_effect = lambda *a, **k: order('clear')
+        with mock.patch.object(self.store, 'is_active', return_value=False):
+            self.store.delete('snapshot-%s' % U)
+        self.clear.assert_called_once_with(
+            300, '/dev/%s/_snapshot-%s' % (VG, U), volume_clear='zero',
+            volume_clear_size=128, volume_clear_ionice=None)
+        remove = self.execute.tool_calls('lvremove')[0]
+        self.assertEqual('%s/_snapshot-%s' % (VG, U), remove[-1])
+        self.assertIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, remove)
+        activate = self.execute.tool_calls('lvchange')[0]
+        self.assertEqual(self.env() + (
+            'lvchange', '-a', 'y', '-K', '--yes', '%s/_snapshot-%s' % (VG, U)),
+            activate)
+
+    def test_delete_keeps_the_lv_when_clearing_fails(self):
+        self.execute.on_tool('lvs', (lvs_json(('volume-%s' % U, 2 ** 20)),
+                                     ''))
+        self.clear.side_effect = base.process_error('dd: error writing')
+        with mock.patch.object(self.store, 'is_active', return_value=True):
+            self.assertRaises(Exception, self.store.delete, 'volume-%s' % U)
+        self.assertEqual([], self.execute.tool_calls('lvremove'))
+
+    def test_delete_without_clearing(self):
+        self.store.volume_clear = 'none'
+        self.execute.on_tool('lvs', (lvs_json(('volume-%s' % U, 2 ** 20)),
+                                     ''))
+        self.store.delete('volume-%s' % U)
+        self.clear.assert_not_called()
+        self.assertEqual(1, len(self.execute.tool_calls('lvremove')))
+
+    def test_delete_of_a_missing_layer_is_quiet(self):
+        self.execute.on_tool('lvs', (lvs_json(), ''))
+        self.store.delete('volume-%s' % U)
+        self.assertEqual([], self.execute.tool_calls('lvremove'))
+        self.clear.assert_not_called()
+
+    def test_rename_is_filtered_lvrename(self):
+        self.store.rename('volume-%s' % U, 'snapshot-%s' % U)
+        self.assertEqual(self.env() + ('lvrename', VG, 'volume-%s' % U,
+                                       '_snapshot-%s' % U),
+                         self.execute.tool_calls('lvrename')[0])
+
+    def test_grow_extends_only_when_smaller(self):
+        self.execute.on_tool('lvs', (lvs_json(('volume-%s' % U,
+                                               8 * 2 ** 20)), ''))
+        self.execute.on_tool('lvdisplay', ('  -wi-a-----', ''))
+        self.store.grow('volume-%s' % U, 8 * 2 ** 20)
+        self.assertEqual([], self.execute.tool_calls('lvextend'))
+        self.store.grow('volume-%s' % U, 12 * 2 ** 20 + 1)
+        self.assertEqual(self.env() + ('lvextend', '-L', '13m',
+                                       '%s/volume-%s' % (VG, U)),
+                         self.execute.tool_calls('lvextend')[0])
+
+    def test_list_and_size(self):
+        self.execute.on_tool('lvs', (lvs_json(
+            ('volume-%s' % U, 4194304), ('_snapshot-%s' % U, 8388608),
+            ('swap', 1), ('.tmp-%s.raw' % U, 2 ** 20)), ''))
+        self.assertEqual(['.tmp-%s.raw' % U, 'snapshot-%s' % U,
+                          'volume-%s' % U], self.store.list())
+        self.assertEqual(8388608, self.store.size('snapshot-%s' % U))
+        self.assertRaises(exception.LayerNotFound, self.store.size,
+                          'layer-%s' % U)
+        lvs = self.execute.tool_calls('lvs')[0]
+        self.assertIn('--readonly', lvs)
+        self.assertIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, lvs)
+
+    def test_capacity(self):
+        total, free = self.store.capacity()
+        self.assertEqual((4 * 2 ** 30, int(1.5 * 2 ** 30)), (total, free))
+
+    # -- activation --------------------------------------------------------
+
+    def test_read_only_activation_writes_no_metadata(self):
+        with mock.patch.object(self.store, 'is_active', return_value=False):
+            self.store.activate('base-%s-g1' % U, read_only=True)
+        cmd = self.execute.tool_calls('lvchange')[0]
+        self.assertEqual(self.env() + (
+            'lvchange', '-a', 'y', '-K', '--yes', '--config',
+            'activation { read_only_volume_list = [ "%s/base-%s-g1" ] }' %
+            (VG, U), '%s/base-%s-g1' % (VG, U)), cmd)
+        for forbidden in ('-p', '--permission', '--addtag', '-ay'):
+            self.assertNotIn(forbidden, cmd)
+
+    def test_activation_of_an_active_lv_refreshes_it(self):
+        with mock.patch.object(self.store, 'is_active', return_value=True):
+            self.store.activate('volume-%s' % U)
+        self.assertEqual(self.env() + ('lvchange', '--refresh',
+                                       '%s/volume-%s' % (VG, U)),
+                         self.execute.tool_calls('lvchange')[0])
+
+    def test_deactivate_of_a_missing_lv_is_quiet(self):
+        self.execute.on_tool('lvchange', base.process_error(
+            '  Failed to find logical volume "vg/volume-x"'))
+        self.store.deactivate('volume-%s' % U)
+
+    def test_deactivate_failure_says_why(self):
+        self.execute.on_tool('lvchange', base.process_error(
+            '  Logical volume vg/volume-x in use.'))
+        e = self.assertRaises(exception.StorageUnavailable,
+                              self.store.deactivate, 'volume-%s' % U)
+        self.assertIn('in use', e.msg)
