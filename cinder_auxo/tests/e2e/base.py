@@ -170,6 +170,7 @@ class E2ETestCase(unittest.TestCase):
         self.addCleanup(tmp.cleanup)
         self.tmp = tmp.name
         self.log_offset = os.path.getsize(self.volume_log)
+        self.files_before = set(self.backend_files())
 
     # -------------------------------------------------------- glance
 
@@ -342,9 +343,12 @@ class E2ETestCase(unittest.TestCase):
         return sorted(found)
 
     def assert_backend_clean(self):
-        """Only the image cache (and no work in progress) is left."""
-        left = [p for p in self.backend_files()
-                if p != '_base' and not re.match(
+        """Nothing is left of this test but image-cache bases."""
+        now = self.backend_files()
+        work = [p for p in now if os.path.basename(p).startswith('.tmp-')]
+        self.assertEqual([], work, 'work files left in the backend')
+        left = [p for p in now if p not in self.files_before and
+                p != '_base' and not re.match(
                     r'^_base/base-[0-9a-f-]{36}-g\d+(\.raw)?$', p)]
         self.assertEqual([], left, 'files left in the backend directory')
 
