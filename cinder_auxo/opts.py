@@ -93,6 +93,57 @@ local_opts = [
                     'been snapshotted.'),
 ]
 
+# The SAN driver's target options keep the names of the product this
+# package replaces. Upstream cinder removed its iscsi_* options in 2018 and
+# its target_helper only accepts cinder's own helpers, so these are
+# registered here under the old names; where they are unset, the current
+# cinder names (target_ip_address, target_port, target_prefix,
+# target_protocol) are read instead.
+san_opts = [
+    cfg.StrOpt('iscsi_helper',
+               default='iscsisan',
+               help='How the SAN driver reaches the array LUN that holds '
+                    '``volume_group``. The driver creates no target: the '
+                    'array exports the LUN already.\n\n'
+                    'Possible values:\n\n'
+                    '* iscsisan: the LUN of an iSCSI array '
+                    '(iscsi_ip_address, iscsi_port, iscsi_target_prefix, '
+                    'target_lun, chap_username, chap_password).\n'
+                    '* fcsan: the LUN of a Fibre Channel array '
+                    '(target_lun, fc_target_wwpns or discovery).\n\n'
+                    'Unlike cinder\'s target_helper, this never names a '
+                    'Linux target daemon.'),
+    cfg.StrOpt('iscsi_ip_address',
+               help='Portal address of the iSCSI array. Empty: cinder\'s '
+                    'target_ip_address.'),
+    cfg.PortOpt('iscsi_port',
+                help='Portal port of the iSCSI array. Empty: cinder\'s '
+                     'target_port (3260).'),
+    cfg.StrOpt('iscsi_target_prefix',
+               help='The whole IQN of the array target that exports the '
+                    'LUN (the name is historical: it is not a prefix). '
+                    'Empty: cinder\'s target_prefix, if that is a whole '
+                    'IQN.'),
+    cfg.StrOpt('iscsi_protocol',
+               choices=['iscsi', 'iser'],
+               help='Transport to the iSCSI array. Empty: cinder\'s '
+                    'target_protocol.'),
+    cfg.IntOpt('target_lun',
+               min=0,
+               help='LUN number, on the array target, of the LUN that holds '
+                    'the volume group. Required by iscsisan and fcsan.'),
+    cfg.ListOpt('fc_target_wwpns',
+                default=[],
+                help='WWPNs of the FC array ports that export the LUN. '
+                     'Empty: discovered on this host from the LUN\'s '
+                     '/dev/disk/by-path links or sysfs.'),
+    cfg.StrOpt('san_lvm_conf_dir',
+               default='$state_path/auxo-lvm',
+               help='Directory under which the SAN driver writes one '
+                    'lvm.conf per volume group, whose device filter lets '
+                    'LVM read only the SAN LUN.'),
+]
+
 
 def list_opts():
     """All options, for ``oslo-config-generator --namespace cinder_auxo``.
@@ -103,5 +154,5 @@ def list_opts():
     """
     return [
         ('backend_defaults', itertools.chain(image_cache_opts, chain_opts,
-                                             local_opts)),
+                                             local_opts, san_opts)),
     ]

@@ -365,8 +365,8 @@ class LVMStore(base.Store):
 
     def deactivate(self, name):
         try:
-            self._lvm_cmd('lvchange', '-a', 'n', '%s/%s' % (self.vg_name,
-                                                           lv_name(name)))
+            self._lvm_cmd('lvchange', '-a', 'n',
+                          '%s/%s' % (self.vg_name, lv_name(name)))
         except processutils.ProcessExecutionError as e:
             stderr = e.stderr or ''
             if 'not found' in stderr or 'Failed to find' in stderr:

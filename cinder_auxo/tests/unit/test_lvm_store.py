@@ -262,7 +262,8 @@ class LVMStoreTestCase(base.TestCase):
                                      ''))
         self.clear.side_effect = base.process_error('dd: error writing')
         with mock.patch.object(self.store, 'is_active', return_value=True):
-            self.assertRaises(Exception, self.store.delete, 'volume-%s' % U)
+            self.assertRaises(base.processutils.ProcessExecutionError,
+                              self.store.delete, 'volume-%s' % U)
         self.assertEqual([], self.execute.tool_calls('lvremove'))
 
     def test_delete_without_clearing(self):
