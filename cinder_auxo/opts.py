@@ -58,6 +58,38 @@ image_cache_opts = [
                     'error instead of slowing every read of the volume.'),
 ]
 
+template_opts = [
+    cfg.StrOpt('image_upload_mode',
+               default='full',
+               choices=[('full', 'upload-to-image sends the whole volume'),
+                        ('delta', 'a volume made from a cached image sends '
+                                  'only its own layers; the new image is a '
+                                  'delta over the original (qcow2 only)')],
+               help='How upload-to-image sends a volume. A volume\'s '
+                    'metadata key ``auxo_image_upload_mode`` (full|delta) '
+                    'overrides this per volume. A delta image can only be '
+                    'used by storages running this driver; see '
+                    'doc/templates.md.'),
+    cfg.IntOpt('image_cache_max_base_chain',
+               default=4, min=1,
+               help='Longest chain of cached bases (an image, its deltas) '
+                    'before the periodic task flattens it into a new, '
+                    'standalone base generation.'),
+    cfg.IntOpt('image_cache_max_age',
+               default=0, min=0,
+               help='Seconds after which a cached base that no volume uses '
+                    'is removed by the periodic task. 0: never by age.'),
+    cfg.IntOpt('image_cache_max_size_gb',
+               default=0, min=0,
+               help='Largest size of the image cache; the least recently '
+                    'used unused bases are removed beyond it. 0: no limit.'),
+    cfg.IntOpt('image_cache_maintenance_interval',
+               default=600, min=0,
+               help='Seconds between runs of the image cache periodic task '
+                    '(flatten long chains, prune). 0 disables it; '
+                    '``cinder-auxo-cache`` does the same on demand.'),
+]
+
 chain_opts = [
     cfg.StrOpt('volume_clone_mode',
                default='copy',
@@ -153,6 +185,7 @@ def list_opts():
     per-backend options.
     """
     return [
-        ('backend_defaults', itertools.chain(image_cache_opts, chain_opts,
+        ('backend_defaults', itertools.chain(image_cache_opts,
+                                             template_opts, chain_opts,
                                              local_opts, san_opts)),
     ]

@@ -50,7 +50,8 @@ from cinder_auxo.targets import local as local_target
 LOG = logging.getLogger(__name__)
 
 CONF = cfg.CONF
-DRIVER_OPTS = opts.image_cache_opts + opts.chain_opts + opts.local_opts
+DRIVER_OPTS = (opts.image_cache_opts + opts.template_opts +
+               opts.chain_opts + opts.local_opts)
 CONF.register_opts(DRIVER_OPTS, group=configuration.SHARED_CONF_GROUP)
 
 CACHE_SUBDIR = '_base'
