@@ -370,6 +370,21 @@ class E2ETestCase(unittest.TestCase):
                  (not needles or any(n in line for n in needles))]
         return '\n'.join(lines[-40:])
 
+    def request_errors(self, object_id):
+        """WARNING and ERROR lines of the requests that touched object_id.
+
+        cinder tags every line of a request with its request ids; the
+        explanation of a failure may come from any layer of that request.
+        """
+        lines = [line for line in self.new_log().splitlines()
+                 if ' ERROR ' in line or ' WARNING ' in line]
+        request_ids = set()
+        for line in lines:
+            if object_id in line:
+                request_ids.update(re.findall(r'\breq-[0-9a-f-]{36}\b', line))
+        return '\n'.join(line for line in lines
+                         if any(r in line for r in request_ids))
+
     def download_count(self, image_id):
         with open(self.volume_log, errors='replace') as f:
             return sum(1 for line in f
