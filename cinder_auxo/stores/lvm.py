@@ -87,7 +87,8 @@ class LVMStore(base.Store):
     """The LVs of one volume group, seen through the LUN's devices only.
 
     :param pv_patterns: LVM regexes (``^...$``) of the device links the
-        group's PV may appear as, from the target (``targets``).
+        group's PV may appear as, from the target (``targets``); or a
+        callable returning them, asked at each use (FC discovery).
     :param conf_dir: where this store's ``lvm.conf`` is written.
     """
 
@@ -98,12 +99,8 @@ class LVMStore(base.Store):
                  root_helper=None, volume_clear='zero', volume_clear_size=0,
                  volume_clear_ionice=None):
         super(LVMStore, self).__init__(storage_id)
-        if not pv_patterns:
-            raise exception.StorageUnavailable(
-                storage=storage_id,
-                reason='no device pattern for the SAN LUN is configured')
         self.vg_name = vg_name
-        self.pv_patterns = list(pv_patterns)
+        self._pv_patterns = pv_patterns
         self._execute = execute
         self.conf_dir = conf_dir
         self.conf_path = os.path.join(conf_dir, 'lvm.conf')
@@ -117,6 +114,20 @@ class LVMStore(base.Store):
         return 'LVMStore(%s)' % self.vg_name
 
     # -- LVM plumbing --------------------------------------------------
+
+    @property
+    def pv_patterns(self):
+        patterns = self._pv_patterns
+        try:
+            patterns = list(patterns() if callable(patterns) else patterns)
+        except exception.AuxoException as e:
+            raise exception.StorageUnavailable(storage=self.storage_id,
+                                               reason=e.msg)
+        if not patterns:
+            raise exception.StorageUnavailable(
+                storage=self.storage_id,
+                reason='no device pattern for the SAN LUN is configured')
+        return patterns
 
     def write_conf(self):
         accept = ''.join('"a|%s|", ' % p for p in self.pv_patterns)
@@ -362,6 +373,19 @@ class LVMStore(base.Store):
             self._lvm_cmd(*(args + [target]))
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'activation')
+
+    def activate_all(self):
+        """Activate every LV of the group; writes no metadata.
+
+        The storage node reads every layer's header.
+        """
+        try:
+            self._lvm_cmd('vgchange', '-a', 'y', '-K', self.vg_name)
+        except processutils.ProcessExecutionError as e:
+            raise exception.StorageUnavailable(
+                storage=self.storage_id,
+                reason='vgchange -a y %s failed: %s' % (
+                    self.vg_name, (e.stderr or '').strip()))
 
     def deactivate(self, name):
         try:

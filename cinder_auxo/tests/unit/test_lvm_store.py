@@ -213,8 +213,16 @@ class LVMStoreTestCase(base.TestCase):
         self.assertIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, vgs)
 
     def test_store_needs_a_pattern(self):
-        self.assertRaises(exception.StorageUnavailable, lvm.LVMStore,
-                          'san', VG, [], self.execute, self.conf_dir)
+        store = lvm.LVMStore('san', VG, [], self.execute, self.conf_dir)
+        self.assertRaises(exception.StorageUnavailable, store.check)
+
+    def test_patterns_may_be_discovered_late(self):
+        def discover():
+            raise exception.AuxoException(reason='no FC port with LUN 14')
+        store = lvm.LVMStore('san', VG, discover, self.execute,
+                             self.conf_dir)
+        e = self.assertRaises(exception.StorageUnavailable, store.check)
+        self.assertIn('no FC port with LUN 14', e.msg)
 
     # -- changes -----------------------------------------------------------
 
@@ -345,3 +353,8 @@ class LVMStoreTestCase(base.TestCase):
         e = self.assertRaises(exception.StorageUnavailable,
                               self.store.deactivate, 'volume-%s' % U)
         self.assertIn('in use', e.msg)
+
+    def test_activate_all_is_filtered(self):
+        self.store.activate_all()
+        self.assertEqual(self.env() + ('vgchange', '-a', 'y', '-K', VG),
+                         self.execute.tool_calls('vgchange')[0])
