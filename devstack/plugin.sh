@@ -51,10 +51,13 @@ function install_auxo_packages {
     fi
 }
 
-# install_auxo: this package, into cinder's python environment
+# install_auxo: the packages, and this python package into cinder's
+# environment
 function install_auxo {
     install_auxo_packages
-    setup_develop "$AUXO_DIR"
+    if [[ $AUXO_INSTALL == True ]]; then
+        setup_develop "$AUXO_DIR"
+    fi
 }
 
 # start_auxo_services: the iSCSI daemons a created LUN needs
@@ -133,10 +136,8 @@ function clean_auxo {
 
 case "$1:${2:-}" in
     stack:install)
-        if [[ $AUXO_INSTALL == True ]]; then
-            echo_summary "Installing cinder-auxo"
-            install_auxo
-        fi
+        echo_summary "Installing cinder-auxo"
+        install_auxo
         start_auxo_services
         ;;
     stack:post-config)
