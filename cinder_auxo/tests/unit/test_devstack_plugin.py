@@ -263,7 +263,60 @@ class TestLVMSANSection(DevstackPluginTestCase):
         self.assertIn('iscsisan', proc.stderr)
 
 
+# devstack functions plugin.sh calls, recording their arguments.
+DEVSTACK_STUBS = textwrap.dedent('''
+    function echo_summary { :; }
+    function is_ubuntu { true; }
+    function install_package { echo "install_package $*"; }
+    function setup_develop { echo "setup_develop $*"; }
+    function start_service { echo "start_service $*"; }
+    function openstack {
+        echo "openstack $*"
+        [[ $* != *"volume type show local1"* ]]
+    }
+    ''')
+
+
 class TestPluginPhases(DevstackPluginTestCase):
+
+    def run_phase(self, phase, **variables):
+        variables.setdefault('CINDER_ENABLED_BACKENDS',
+                             'lvm:lvmdriver-1,auxo_local:local1,'
+                             'auxo_lvmsan:san1')
+        proc = self.run_bash(DEVSTACK_STUBS + 'source %s %s' % (PLUGIN,
+                                                                phase),
+                             **variables)
+        return proc.stdout.splitlines()
+
+    def test_install(self):
+        calls = self.run_phase('stack install')
+        self.assertEqual(['install_package qemu-utils',
+                          'install_package lvm2 open-iscsi',
+                          'install_package targetcli-fb',
+                          'setup_develop %s' % REPO,
+                          'start_service iscsid'], calls)
+
+    def test_install_local_only(self):
+        calls = self.run_phase('stack install', AUXO_INSTALL='False',
+                               CINDER_ENABLED_BACKENDS='auxo_local:local1')
+        self.assertEqual(['install_package qemu-utils'], calls)
+
+    def test_extra_makes_missing_volume_types(self):
+        calls = self.run_phase('stack extra', REGION_NAME='RegionOne',
+                               ENABLED_SERVICES='key,keystone,c-api,c-vol')
+        region = '--os-region-name=RegionOne'
+        # (the "volume type show" calls are silenced by plugin.sh)
+        self.assertEqual([
+            'openstack %s volume type create --description cinder-auxo '
+            'auxo_local backend local1 --property '
+            'volume_backend_name=local1 local1' % region,
+            'openstack %s volume type set --property '
+            'volume_backend_name=san1 san1' % region], calls)
+
+    def test_extra_needs_keystone(self):
+        calls = self.run_phase('stack extra', REGION_NAME='RegionOne',
+                               ENABLED_SERVICES='c-api,c-vol')
+        self.assertEqual([], calls)
 
     def test_post_config_writes_only_auxo_backends(self):
         script = textwrap.dedent('''
