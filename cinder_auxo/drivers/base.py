@@ -18,31 +18,24 @@ upload, stats) is here. Per-volume state is never kept on the driver: the
 layer names in the store are the only record.
 """
 
-import os
-
 from cinder import exception as cinder_exception
-from cinder.image import image_utils
 from oslo_concurrency import processutils
-from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_utils import fileutils
 from oslo_utils import units
-from oslo_utils import uuidutils
 
+from cinder_auxo.drivers import image_flows
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
 from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
-CONF = cfg.CONF
-CONF.import_opt('image_conversion_dir', 'cinder.image.image_utils')
 
 
 def _attached(volume):
     return volume.attach_status == 'attached' or volume.status == 'in-use'
 
 
-class ChainDriverMixin(object):
+class ChainDriverMixin(image_flows.ImageFlowsMixin):
     """Implements cinder's volume calls over a ChainEngine.
 
     Subclasses provide ``_build_engine()`` returning
@@ -70,6 +63,7 @@ class ChainDriverMixin(object):
 
     def _setup_engine(self):
         self.engine, self.image_cache = self._build_engine()
+        self._start_cache_maintenance()
 
     def _check_engine(self):
         """Common part of check_for_setup_error."""
@@ -99,15 +93,16 @@ class ChainDriverMixin(object):
                                   self._volume_fmt)
 
     def delete_volume(self, volume):
-        below = None
         top = self.engine.find(naming.VOLUME, volume.id)
+        images = []
         if top is not None:
-            chain_layers = self.engine.chain(top)
-            below = chain_layers[-1]
+            images = [naming.parse(layer.name).ident
+                      for layer in self.engine.chain(top)
+                      if layer.kind == naming.BASE]
         self.engine.delete_volume(volume.id)
-        if below is not None and below.kind == naming.BASE:
-            self.image_cache.collect_superseded(naming.parse(below.name)
-                                                .ident)
+        # A superseded base generation goes with its last child.
+        for image_id in images:
+            self.image_cache.collect_superseded(image_id)
 
     def extend_volume(self, volume, new_size):
         self._refuse_if_attached(volume, 'extend')
@@ -148,65 +143,6 @@ class ChainDriverMixin(object):
 
     def backup_use_temp_snapshot(self):
         return False
-
-    # -- images ----------------------------------------------------------
-
-    def clone_image(self, context, volume, image_location, image_meta,
-                    image_service):
-        """Serve create-from-image from this storage's cached base."""
-        if not self.configuration.safe_get('image_volume_cache_enabled'):
-            return None, False
-        if volume.encryption_key_id:
-            return None, False
-        image_id = image_meta['id']
-
-        def fetch(path):
-            image_utils.fetch(context, image_service, image_id, path,
-                              None, None)
-
-        try:
-            _layer, downloaded = self.image_cache.create_volume(
-                image_id, image_meta, fetch, volume.id,
-                qemu.gib(volume.size), self._volume_fmt)
-        except cinder_exception.ImageUnacceptable as e:
-            LOG.error('Refusing image %(image)s for volume %(volume)s: '
-                      '%(reason)s', {'image': image_id, 'volume': volume.id,
-                                     'reason': e.msg})
-            raise
-        LOG.info('Volume %(volume)s created from image %(image)s via the '
-                 'cache of %(storage)s (%(how)s)',
-                 {'volume': volume.id, 'image': image_id,
-                  'storage': self._storage_id,
-                  'how': 'downloaded' if downloaded else 'cached'})
-        return None, True
-
-    def copy_image_to_volume(self, context, volume, image_service, image_id,
-                             disable_sparse=False):
-        """Stock path (cache disabled): a full, independent copy."""
-        path, fmt = self.engine.active(volume.id)
-        image_utils.fetch_to_volume_format(
-            context, image_service, image_id, path, fmt,
-            self.configuration.volume_dd_blocksize, size=volume.size,
-            run_as_root=False, disable_sparse=disable_sparse)
-        # The converted file has the image's virtual size: grow it back.
-        self.engine.extend(volume.id, qemu.gib(volume.size))
-
-    def copy_volume_to_image(self, context, volume, image_service,
-                             image_meta):
-        """Full upload: the whole chain, in the image's disk format."""
-        disk_format = image_meta['disk_format']
-        out_fmt = image_utils.fixup_disk_format(disk_format)
-        tmp_dir = CONF.image_conversion_dir
-        fileutils.ensure_tree(tmp_dir)
-        tmp = os.path.join(tmp_dir, 'auxo-upload-%s' %
-                           uuidutils.generate_uuid())
-        try:
-            self.engine.flatten_to(volume.id, tmp, out_fmt)
-            image_utils.upload_volume(context, image_service, image_meta,
-                                      tmp, volume_format=disk_format,
-                                      run_as_root=False, compress=False)
-        finally:
-            fileutils.delete_if_exists(tmp)
 
     # -- connections -----------------------------------------------------
 

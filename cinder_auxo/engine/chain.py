@@ -219,27 +219,39 @@ class ChainEngine(object):
 
     def create_overlay(self, volume_id, size_bytes, backing):
         """A new qcow2 volume whose backing file is ``backing``."""
-        layer = Layer(self.volumes, naming.layer(naming.VOLUME, volume_id))
         with self.chain_lock():
-            if not backing.store.exists(backing.name):
-                raise exception.LayerNotFound(name=backing.name,
-                                              storage=backing.store.storage_id)
-            size_bytes = max(size_bytes,
-                             self.qemu.virtual_size(backing.path,
-                                                    backing.fmt))
-            return self._make(layer, size_bytes, backing=backing)
+            return self._overlay(volume_id, size_bytes, backing)
+
+    def _overlay(self, volume_id, size_bytes, backing):
+        layer = Layer(self.volumes, naming.layer(naming.VOLUME, volume_id))
+        if not backing.store.exists(backing.name):
+            raise exception.LayerNotFound(name=backing.name,
+                                          storage=backing.store.storage_id)
+        size_bytes = max(size_bytes,
+                         self.qemu.virtual_size(backing.path, backing.fmt))
+        return self._make(layer, size_bytes, backing=backing)
+
+    def new_work_layer(self, store, fmt, size_bytes):
+        """Allocate an empty work layer (``.tmp-*``).
+
+        Sized for thick stores; the caller fills it and publishes it by
+        rename.
+        """
+        work = self._temp(store, fmt)
+        store.allocate(work.name, self._layer_bytes(store, fmt, size_bytes))
+        with store.remove_on_error(work.name):
+            store.activate(work.name)
+        return work
 
     def copy_to_temp(self, src_path, src_fmt, store, fmt, size_bytes=0):
         """Flatten ``src_path`` (and its chain) into a new work layer.
 
         The caller publishes the work layer by rename.
         """
-        work = self._temp(store, fmt)
         virtual = self.qemu.virtual_size(src_path, src_fmt)
         size_bytes = max(size_bytes, virtual)
-        store.allocate(work.name, self._layer_bytes(store, fmt, size_bytes))
+        work = self.new_work_layer(store, fmt, size_bytes)
         with store.remove_on_error(work.name):
-            store.activate(work.name)
             if store.thick:
                 # The LV exists: format it, then convert into it as is.
                 self.qemu.create(work.path, fmt, virtual)
@@ -461,14 +473,25 @@ class ChainEngine(object):
         if mode != OVERLAY:
             return self.copy_to_volume(self.volume(src_volume_id),
                                        volume_id, size_bytes, fmt)
-        # Freeze the source's top as an anonymous layer both volumes
-        # stand on; it goes when the last of them is deleted.
+        # Both volumes stand on the frozen layer; it goes with the last.
+        return self.overlay_on_volume(src_volume_id, volume_id, size_bytes)
+
+    def overlay_on_volume(self, src_volume_id, volume_id, size_bytes):
+        """A new overlay on a frozen copy of another volume's content.
+
+        The source's top is frozen into an anonymous layer (reused while
+        the source has not been written since), so the source stays
+        writable and the new volume never sees its later writes.
+        """
         with self.chain_lock():
             top = self.volume(src_volume_id)
-            frozen = Layer(top.store, naming.layer(naming.LAYER, volume_id,
-                                                   top.fmt))
-            self._freeze(top, frozen)
-        return self.create_overlay(volume_id, size_bytes, frozen)
+            below = self._backing(top)
+            if (below is None or below.kind != naming.LAYER or
+                    self.qemu.allocated_bytes(top.path, top.fmt)):
+                below = Layer(top.store, naming.layer(
+                    naming.LAYER, uuidutils.generate_uuid(), top.fmt))
+                self._freeze(top, below)
+            return self._overlay(volume_id, size_bytes, below)
 
     # -- start-up ----------------------------------------------------------
 

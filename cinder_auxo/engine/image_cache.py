@@ -21,6 +21,7 @@ an external lock per storage and image, re-checked once held, so
 concurrent creates download exactly once.
 """
 
+import contextlib
 import hashlib
 
 from cinder import exception as cinder_exception
@@ -30,12 +31,17 @@ from oslo_utils import units
 from oslo_utils import uuidutils
 
 from cinder_auxo.engine import chain as chain_mod
+from cinder_auxo.engine import delta
 from cinder_auxo.engine import naming
 from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
 
 _HASH_CHUNK = 4 * units.Mi
+
+# Glance image properties of a delta image (see doc/templates.md).
+DELTA_PARENT = 'auxo_delta_parent'
+DELTA_PARENT_CHECKSUM = 'auxo_delta_parent_checksum'
 
 
 def _file_digest(path, algo):
@@ -47,6 +53,26 @@ def _file_digest(path, algo):
         for block in iter(lambda: f.read(_HASH_CHUNK), b''):
             h.update(block)
     return h.hexdigest()
+
+
+class ImageSource(object):
+    """Where an image comes from: its id, Glance metadata and a fetcher.
+
+    ``parent`` is None for a standalone image; for a delta image, a
+    callable returning the ImageSource of the image it is a delta of
+    (looked up only when the delta has to be built).
+    """
+
+    def __init__(self, image_id, meta, fetch, parent=None):
+        self.image_id = image_id
+        self.meta = meta
+        self.fetch = fetch
+        self.parent = parent
+
+    @property
+    def parent_checksum(self):
+        return (self.meta.get('properties') or {}).get(
+            DELTA_PARENT_CHECKSUM)
 
 
 class ImageCache(object):
@@ -92,22 +118,18 @@ class ImageCache(object):
     # -- creating volumes ------------------------------------------------
 
     def create_volume(self, image_id, image_meta, fetch, volume_id,
-                      size_bytes, volume_fmt):
+                      size_bytes, volume_fmt, parent=None):
         """Make ``volume_id`` from the cached base of ``image_id``.
 
         :param fetch: callable(path) writing the image's bytes to path.
+        :param parent: for a delta image, callable() -> ImageSource of the
+                       image it is a delta of (see ``held_base``).
         :returns: the new volume's Layer and whether it was downloaded.
         """
         self._check_virtual_size(image_id, image_meta.get('virtual_size'),
                                  size_bytes)
-        with self.image_lock(image_id):
-            base = self.latest(image_id)
-            downloaded = base is None
-            if downloaded:
-                base = self._download(image_id, image_meta, fetch,
-                                      size_bytes)
-            else:
-                LOG.debug('Image %s is cached as %s', image_id, base.path)
+        source = ImageSource(image_id, image_meta, fetch, parent)
+        with self.held_base(source, size_bytes) as (base, downloaded):
             self._check_virtual_size(
                 image_id, self.engine.qemu.virtual_size(base.path, base.fmt),
                 size_bytes)
@@ -119,28 +141,92 @@ class ImageCache(object):
                                                    size_bytes, volume_fmt)
         return layer, downloaded
 
+    @contextlib.contextmanager
+    def held_base(self, source, size_bytes=0):
+        """Yield (base, downloaded) with the image's lock held.
+
+        The base cannot be evicted while the caller builds on it.
+        """
+        with self.image_lock(source.image_id):
+            base = self.latest(source.image_id)
+            downloaded = base is None
+            if downloaded:
+                base = self._build(source, size_bytes)
+            else:
+                LOG.debug('Image %s is cached as %s', source.image_id,
+                          base.path)
+            self.store.touch(base.name)
+            yield base, downloaded
+
     @staticmethod
     def _check_virtual_size(image_id, virtual_size, size_bytes):
-        if virtual_size:
+        if virtual_size and size_bytes:
             image_utils.check_virtual_size(virtual_size,
                                            -(-size_bytes // units.Gi),
                                            image_id)
 
-    def _download(self, image_id, image_meta, fetch, size_bytes):
+    def _build(self, source, size_bytes):
+        image_id, image_meta = source.image_id, source.meta
+        parent = source.parent() if source.parent else None
         LOG.info('Downloading image %(image)s into the cache of storage '
-                 '%(storage)s', {'image': image_id,
-                                 'storage': self.store.storage_id})
+                 '%(storage)s%(delta)s',
+                 {'image': image_id, 'storage': self.store.storage_id,
+                  'delta': ' (a delta over image %s)' % parent.image_id
+                  if parent else ''})
         work = chain_mod.Layer(self.scratch, naming.temp(
             uuidutils.generate_uuid(), '.download'))
         if image_meta.get('size'):
             image_utils.check_available_space(self.scratch.path(work.name),
                                               image_meta['size'], image_id)
         try:
-            fetch(work.path)
+            source.fetch(work.path)
             self._verify(image_id, image_meta, work.path, size_bytes)
-            return self._publish(image_id, work)
+            if parent is None:
+                return self._publish(image_id, work)
+            self._check_parent(source, parent)
+            with self.held_base(parent) as (parent_base, _downloaded):
+                return self.publish_delta(image_id, work.path, parent_base)
         finally:
             self.scratch.delete(work.name)
+
+    @staticmethod
+    def _check_parent(source, parent):
+        """The delta must have been made against this very parent."""
+        expected = source.parent_checksum
+        actual = (parent.meta.get('os_hash_value') or
+                  parent.meta.get('checksum'))
+        if not expected or expected != actual:
+            raise exception.ImageUnacceptable(
+                image_id=source.image_id,
+                reason='it is a delta over image %s with checksum %s, but '
+                       'that image\'s checksum is now %s' %
+                       (parent.image_id, expected, actual))
+
+    def publish_delta(self, image_id, delta_path, parent_base):
+        """Publish a verified delta on ``parent_base`` as a new base.
+
+        It becomes the next generation of ``image_id``. The caller holds
+        both images' locks.
+        """
+        work = delta.import_delta(self.engine, delta_path, self.store,
+                                  parent_base)
+        return self.rename_to_next_generation(image_id, work)
+
+    def seed_delta(self, image_id, delta_path, parent_base):
+        """Give this storage image ``image_id`` from a delta made here.
+
+        Used right after a delta upload: the storage the template lives on
+        gets the new base without downloading what it just uploaded.
+        """
+        with self.image_lock(image_id):
+            if self.latest(image_id) is not None:
+                return self.latest(image_id)
+            parent_id = naming.parse(parent_base.name).ident
+            with self.image_lock(parent_id):
+                if not parent_base.store.exists(parent_base.name):
+                    raise exception.LayerNotFound(
+                        name=parent_base.name, storage=self.store.storage_id)
+                return self.publish_delta(image_id, delta_path, parent_base)
 
     def _verify(self, image_id, image_meta, path, size_bytes):
         algo = image_meta.get('os_hash_algo')
@@ -185,17 +271,21 @@ class ImageCache(object):
         return info
 
     def _publish(self, image_id, download):
-        latest = self.latest(image_id)
-        generation = (naming.parse(latest.name).generation + 1
-                      if latest else 1)
-        base = chain_mod.Layer(self.store, naming.base(image_id, generation,
-                                                       self.base_fmt))
         src_fmt = image_utils.qemu_img_info(download.path,
                                             run_as_root=False).file_format
         work = self.engine.copy_to_temp(download.path, src_fmt, self.store,
                                         self.base_fmt)
+        return self.rename_to_next_generation(image_id, work)
+
+    def rename_to_next_generation(self, image_id, work):
+        """Publish a filled work layer as the image's newest base."""
         with work.store.remove_on_error(work.name):
             with self.engine.chain_lock():
+                latest = self.latest(image_id)
+                generation = (naming.parse(latest.name).generation + 1
+                              if latest else 1)
+                base = chain_mod.Layer(self.store, naming.base(
+                    image_id, generation, work.fmt))
                 work.store.rename(work.name, base.name)
         LOG.info('Published image %(image)s as %(base)s',
                  {'image': image_id, 'base': base.path})

@@ -162,6 +162,15 @@ class QemuImg(object):
                 command='check', path=path,
                 reason=(e.stdout or e.stderr or str(e)).strip()[:500]) from e
 
+    def convert_top_layer(self, top, top_fmt, parent, parent_fmt, dst):
+        """Copy only ``top``'s own clusters into a new qcow2 on ``parent``.
+
+        Zero clusters are kept as such, so ``dst`` over ``parent`` reads
+        exactly like ``top``.
+        """
+        self._run('convert', dst, '-f', top_fmt, '-O', 'qcow2',
+                  '-B', parent, '-F', parent_fmt, top, dst)
+
     def resize(self, path, fmt, size_bytes):
         self._run('resize', path, '-f', fmt, path, str(int(size_bytes)))
 

@@ -86,6 +86,13 @@ class Store(object, metaclass=abc.ABCMeta):
     def sync(self, name):
         """Make the layer's data durable."""
 
+    def touch(self, name):
+        """Record that the layer was just used (cache ageing)."""
+
+    def last_used(self, name):
+        """Seconds since the epoch of the last ``touch``, or None."""
+        return None
+
     def activate(self, name):
         """Block stores: make the layer's device node usable."""
 

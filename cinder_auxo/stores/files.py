@@ -112,6 +112,13 @@ class FileStore(base.Store):
     def size(self, name):
         return os.stat(self.path(name)).st_blocks * 512
 
+    def touch(self, name):
+        # Metadata only: a base's content is never written.
+        os.utime(self.path(name))
+
+    def last_used(self, name):
+        return os.stat(self.path(name)).st_mtime
+
     def sync(self, name):
         fd = os.open(self.path(name), os.O_RDONLY)
         try:

@@ -83,10 +83,15 @@ class FileImageService(object):
         return self.meta.setdefault(image_id, {'id': image_id})
 
 
-class LocalDriverTestCase(base.FunctionalTestCase):
+class LocalDriverBase(base.FunctionalTestCase):
+    """A LocalFileDriver on a temporary mount point.
+
+    Set up by cinder's configuration machinery, with helpers around cinder
+    objects.
+    """
 
     def setUp(self):
-        super(LocalDriverTestCase, self).setUp()
+        super(LocalDriverBase, self).setUp()
         base.disable_privsep()
         objects.register_all()
         self.conf = self.useFixture(config_fixture.Config(cfg.CONF))
@@ -102,7 +107,8 @@ class LocalDriverTestCase(base.FunctionalTestCase):
         drv = local.LocalFileDriver(configuration=conf)
         values = {'mount_point': self.mount,
                   'volume_backend_name': BACKEND,
-                  'image_volume_cache_enabled': True}
+                  'image_volume_cache_enabled': True,
+                  'image_cache_maintenance_interval': 0}
         values.update(overrides)
         for key, value in values.items():
             self.conf.config(group=BACKEND, **{key: value})
@@ -110,11 +116,13 @@ class LocalDriverTestCase(base.FunctionalTestCase):
         drv.check_for_setup_error()
         return drv
 
-    def _volume(self, size=1, **kw):
+    def _volume(self, size=1, metadata=None, **kw):
         fields = {'status': 'available', 'attach_status': 'detached'}
         fields.update(kw)
-        return fake_volume.fake_volume_obj(
+        vol = fake_volume.fake_volume_obj(
             self.ctxt, id=uuidutils.generate_uuid(), size=size, **fields)
+        vol.metadata = metadata or {}
+        return vol
 
     def _from_image(self, meta, size=1):
         vol = self._volume(size)
@@ -124,6 +132,9 @@ class LocalDriverTestCase(base.FunctionalTestCase):
 
     def _path(self, vol):
         return self.driver.engine.active(vol.id)
+
+
+class LocalDriverTestCase(LocalDriverBase):
 
     # -- images ------------------------------------------------------------
 
