@@ -2,7 +2,11 @@
 # Boot the storage-node VM (built by build.sh) and run one test command in
 # it; prints the command's output and wall time and exits with its status.
 #
-#   run.sh [command]    default: the LVM functional suite under stestr
+#   run.sh [command]    default: the LVM functional suite under stestr,
+#                       then the create-from-image benchmark (bench_lvm.py)
+#
+# Environment: SRC_DIR (the tree to test, default this repo), VM_OUT
+# (result directory, default .vm/run), LUN_SIZE, VM_MEM, VM_TIMEOUT.
 #
 # The repo is shared read-only; a fresh sparse raw file is the SAN LUN.
 set -euo pipefail
@@ -10,20 +14,25 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 VM_DIR=${VM_DIR:-$REPO/.vm}
-OUT=$VM_DIR/run
-LUN_SIZE=${LUN_SIZE:-4G}
+# The tree the VM tests; it must hold tools/storage-vm/init.sh.
+SRC_DIR=${SRC_DIR:-$REPO}
+OUT=${VM_OUT:-$VM_DIR/run}
+LUN_SIZE=${LUN_SIZE:-16G}
 VM_MEM=${VM_MEM:-2048}
 VM_TIMEOUT=${VM_TIMEOUT:-1500}
 DEFAULT_CMD='python -m stestr --test-path ./cinder_auxo/tests/functional/lvm'
 DEFAULT_CMD+=' --top-dir ./ run --concurrency 1'
+DEFAULT_CMD+=' && python tools/storage-vm/bench_lvm.py'
 TEST_CMD=${1:-$DEFAULT_CMD}
 
 [ -f "$VM_DIR/rootfs.img" ] || { echo "no VM: run build.sh first" >&2;
                                  exit 2; }
 rm -rf "$OUT"
 mkdir -p "$OUT"
-rm -f "$VM_DIR/lun.img"
-qemu-img create -q -f raw "$VM_DIR/lun.img" "$LUN_SIZE"
+# Every run boots a throwaway overlay of the built image (so runs can
+# share one build) and gets a fresh, sparse LUN.
+qemu-img create -q -f qcow2 -b "$VM_DIR/rootfs.img" -F raw "$OUT/root.qcow2"
+qemu-img create -q -f raw "$OUT/lun.img" "$LUN_SIZE"
 {
     printf 'IQN=%q\n' "iqn.2012-07.org.auxo.test:san0"
     printf 'LUN=%q\n' 14
@@ -39,13 +48,14 @@ timeout --kill-after=20 "$VM_TIMEOUT" qemu-system-x86_64 \
     -machine q35 -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$VM_DIR/vmlinuz" -initrd "$VM_DIR/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 init=/sbin/auxo-init panic=-1 quiet" \
-    -drive file="$VM_DIR/rootfs.img",format=raw,if=virtio,cache=unsafe \
-    -drive file="$VM_DIR/lun.img",format=raw,if=virtio,cache=unsafe \
-    -virtfs local,path="$REPO",mount_tag=repo,security_model=none,readonly=on,id=repo \
+    -drive file="$OUT/root.qcow2",format=qcow2,if=virtio,cache=unsafe \
+    -drive file="$OUT/lun.img",format=raw,if=virtio,cache=unsafe \
+    -virtfs local,path="$SRC_DIR",mount_tag=repo,security_model=none,readonly=on,id=repo \
     -virtfs local,path="$OUT",mount_tag=out,security_model=none,id=out \
     < /dev/null > "$OUT/console.log" 2>&1 || rc_qemu=$?
 wall=$(( $(date +%s) - start ))
 
+rm -f "$OUT/root.qcow2" "$OUT/lun.img"
 cat "$OUT/output" 2>/dev/null || true
 if [ ! -s "$OUT/rc" ]; then
     echo "VM gave no result (qemu status $rc_qemu); console tail:" >&2
