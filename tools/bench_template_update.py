@@ -179,8 +179,8 @@ def main():
             'mode', 'uploaded B', 'downloaded by B', 'upload s',
             'first create s'))
         for mode, up, down, t_up, t_create in rows:
-            print('%-6s %14d %16d %10.2f %14.2f' % (mode, up, down, t_up,
-                                                     t_create))
+            print('%-6s %14d %16d %10.2f %14.2f' % (
+                mode, up, down, t_up, t_create))
         delta, full = rows
         print('full/delta: bytes uploaded x%.1f, bytes downloaded x%.1f, '
               'time x%.1f' % (full[1] / delta[1], full[2] / max(delta[2], 1),
