@@ -14,6 +14,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 STACK_DIR=${AUXO_STACK_DIR:-$REPO/.stack}
 STACK="$HERE/auxo-stack"
 
+# shellcheck disable=SC2329  # run by the EXIT trap
 teardown() {
     "$STACK" down || echo "run-e2e: teardown reported a problem" >&2
 }
@@ -47,6 +48,7 @@ if [[ $rc -ne 0 ]]; then
     grep -E ' (ERROR|CRITICAL) ' "$STACK_DIR/logs/cinder-volume.log" \
         | tail -n 40 >&2
 fi
-echo "run-e2e: bring-up $((up_done - start))s, suite $((suite_done - up_done))s"
+echo "run-e2e: bring-up $((up_done - start))s," \
+    "suite $((suite_done - up_done))s"
 echo "e2e: ${passed:-0} passed, ${failed:-0} failed"
 exit "$rc"

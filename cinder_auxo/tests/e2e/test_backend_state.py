@@ -51,9 +51,17 @@ class BackendStateTest(base.E2ETestCase):
         self.assertEqual('up', services[host][header.index('State')])
         self.assertEqual('enabled', services[host][header.index('Status')])
 
-        rows = self.table(self.cli('get-pools', '--detail'))
-        props = {r[0]: r[1] for r in rows[1:]}
-        self.assertEqual(self.backend_info['host'], props['name'])
+        # One Property/Value table per pool.
+        pools, props = {}, None
+        for row in self.table(self.cli('get-pools', '--detail')):
+            if row == ['Property', 'Value']:
+                props = {}
+            else:
+                props[row[0]] = row[1]
+                if row[0] == 'name':
+                    pools[row[1]] = props
+        self.assertIn(self.backend_info['host'], pools)
+        props = pools[self.backend_info['host']]
         self.assertEqual('up', props['backend_state'])
         self.assertGreater(float(props['total_capacity_gb']), 0)
         self.assertGreater(float(props['free_capacity_gb']), 0)
