@@ -44,6 +44,7 @@ STACK_DIR = os.path.abspath(os.environ.get('AUXO_STACK_DIR') or
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
+HTTP_TIMEOUT = 60
 VOLUME_TIMEOUT = 120
 DELETE_TIMEOUT = 60
 # Stats reach the scheduler every backend_stats_polling_interval (5 s).
@@ -139,12 +140,12 @@ class E2ETestCase(unittest.TestCase):
         auth = noauth.CinderNoAuthPlugin(
             user_id='admin', project_id='admin', roles=['admin'],
             endpoint=cls.stack['cinder_endpoint'])
-        sess = ks_session.Session(auth=auth)
+        sess = ks_session.Session(auth=auth, timeout=HTTP_TIMEOUT)
         cls.cinder = cinder_client.Client(
             cls.stack['api_version'], session=sess,
             endpoint_override=cls.stack['cinder_endpoint'])
         cls.glance = GlanceClient('2', endpoint=cls.stack['glance_endpoint'],
-                                  token='noauth')
+                                  token='noauth', timeout=HTTP_TIMEOUT)
         cls._check_stack_up()
 
     @classmethod
