@@ -66,7 +66,8 @@ from cinder_auxo import targets
 LOG = logging.getLogger(__name__)
 
 CONF = cfg.CONF
-DRIVER_OPTS = opts.image_cache_opts + opts.chain_opts + opts.san_opts
+DRIVER_OPTS = (opts.image_cache_opts + opts.template_opts + opts.chain_opts +
+               opts.san_opts)
 CONF.register_opts(DRIVER_OPTS, group=configuration.SHARED_CONF_GROUP)
 
 PROTOCOL = 'lvmsan'
