@@ -172,6 +172,15 @@ class LVMStore(base.Store):
             except cinder_exception.VolumeGroupNotFound:
                 raise exception.StorageUnavailable(
                     storage=self.storage_id, reason=self._where_is_vg())
+            except processutils.ProcessExecutionError as e:
+                # vgs exits 5 for a group it cannot see.
+                if 'not found' in (e.stderr or ''):
+                    raise exception.StorageUnavailable(
+                        storage=self.storage_id, reason=self._where_is_vg())
+                raise exception.StorageUnavailable(
+                    storage=self.storage_id,
+                    reason='LVM failed on %s: %s' % (
+                        self.vg_name, (e.stderr or '').strip()))
         return self._vg
 
     # -- checks ----------------------------------------------------------

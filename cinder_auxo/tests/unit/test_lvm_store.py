@@ -195,6 +195,27 @@ class LVMStoreTestCase(base.TestCase):
         self.assertIn('--readonly', pvs)
         self.assertNotIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, pvs)
 
+    def test_check_vg_not_visible_exit_5(self):
+        # vgs exits 5 for a VG name it cannot see; brick does not catch it.
+        self.execute.on_tool('vgs', base.process_error(
+            '  Volume group "%s" not found\n  Cannot process volume group'
+            % VG, exit_code=5))
+        self.execute.on_tool('pvs', ('', ''))
+        with mock.patch.object(self.store, 'lun_devices',
+                               return_value=['/dev/sdb']):
+            e = self.assertRaises(exception.StorageUnavailable,
+                                  self.store.check)
+        self.assertIn('volume group %s not found on the SAN LUN' % VG,
+                      e.msg)
+
+    def test_check_other_lvm_failure(self):
+        self.execute.on_tool('vgs', base.process_error('  I/O error'))
+        with mock.patch.object(self.store, 'lun_devices',
+                               return_value=['/dev/sdb']):
+            e = self.assertRaises(exception.StorageUnavailable,
+                                  self.store.check)
+        self.assertIn('LVM failed on %s: I/O error' % VG, e.msg)
+
     def test_check_vg_nowhere(self):
         self.execute.on_tool('vgs', ('', ''))
         self.execute.on_tool('pvs', ('  /dev/sdb|other\n', ''))
