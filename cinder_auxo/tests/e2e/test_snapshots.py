@@ -19,6 +19,7 @@ then checked by reading the backend files.
 
 import os
 
+from cinderclient import api_versions
 from cinderclient import exceptions as cinder_exc
 
 from cinder_auxo.tests.e2e import base
@@ -205,7 +206,8 @@ class SnapshotTest(base.E2ETestCase):
         self.write(vol.id, B, 0, MiB)
         self.write(vol.id, C, 16 * MiB, MiB)
 
-        self.assertGreaterEqual(self.cinder.api_version.get_string(), '3.40')
+        self.assertGreaterEqual(self.cinder.api_version,
+                                api_versions.APIVersion('3.40'))
         self.cinder.volumes.revert_to_snapshot(vol, snap)
         self.wait_volume(vol.id, 'available')
         self.wait_snapshot(snap.id, 'available')
