@@ -96,9 +96,13 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
         top = self.engine.find(naming.VOLUME, volume.id)
         images = []
         if top is not None:
-            images = [naming.parse(layer.name).ident
-                      for layer in self.engine.chain(top)
-                      if layer.kind == naming.BASE]
+            try:
+                images = [naming.parse(layer.name).ident
+                          for layer in self.engine.chain(top)
+                          if layer.kind == naming.BASE]
+            except exception.AuxoException as e:
+                LOG.warning('Volume %s has an unusable chain: %s',
+                            volume.id, e)
         self.engine.delete_volume(volume.id)
         # A superseded base generation goes with its last child.
         for image_id in images:

@@ -146,7 +146,14 @@ class ChainEngine(object):
                 candidate = Layer(store, name)
                 try:
                     below = self._backing(candidate)
-                except (exception.AuxoException, OSError) as e:
+                except (exception.UnsafeBackingFile,
+                        exception.QemuImgError) as e:
+                    # Not backed by any of our layers (or no qcow2 at
+                    # all): whatever it is, it does not depend on ``layer``.
+                    LOG.debug('%s is not a child of anything: %s',
+                              candidate.path, e)
+                    continue
+                except OSError as e:
                     # A layer we cannot read cannot be proven not to
                     # depend on ``layer``: refuse to act on a guess.
                     raise exception.LayerBusy(
@@ -294,7 +301,14 @@ class ChainEngine(object):
                     name=top.name,
                     reason='layers %s are backed by it' %
                            ', '.join(k.name for k in kids))
-            below = self._backing(top)
+            try:
+                below = self._backing(top)
+            except (exception.UnsafeBackingFile,
+                    exception.QemuImgError) as e:
+                # A broken or hostile volume must still be deletable.
+                LOG.warning('Deleting %s, whose chain is unusable: %s',
+                            top.path, e)
+                below = None
             top.store.deactivate(top.name)
             top.store.delete(top.name)
             self._collect(below)

@@ -248,8 +248,11 @@ class ImageCache(object):
             # content does not match a safe format.
             info = image_utils.qemu_img_info(path, run_as_root=False)
         except cinder_exception.Invalid as e:
-            raise exception.ImageUnacceptable(image_id=image_id,
-                                              reason=e.msg) from e
+            # Invalid's own message is only "Unacceptable parameters."
+            raise exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='%s (cinder\'s format inspector)' %
+                       (e.kwargs.get('reason') or e.msg)) from e
         if info.backing_file is not None:
             raise exception.ImageUnacceptable(
                 image_id=image_id,

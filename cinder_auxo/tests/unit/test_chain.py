@@ -76,11 +76,21 @@ class ChainEngineTestCase(base.TestCase):
 
     def test_unreadable_layer_blocks_a_delete_rather_than_guessing(self):
         self.layer('volume-' + V1)
-        with open(self.store.path('volume-' + V2), 'wb') as f:
-            f.write(b'QFI')     # truncated header
+        os.mkdir(self.store.path('volume-' + V2))   # EISDIR on open
         self.assertRaises(exception.LayerBusy, self.engine.delete_volume,
                           V1)
         self.assertIn('volume-' + V1, self.store.list())
+
+    def test_broken_or_hostile_layers_block_no_one(self):
+        self.layer('volume-' + V1)
+        with open(self.store.path('volume-' + V2), 'wb') as f:
+            f.write(b'QFI')     # truncated header
+        write_qcow2_header(self.store.path('snapshot-' + S1), '/etc/shadow')
+        self.engine.delete_volume(V1)
+        self.assertNotIn('volume-' + V1, self.store.list())
+        # ... and they can be deleted themselves.
+        self.engine.delete_volume(V2)
+        self.assertNotIn('volume-' + V2, self.store.list())
 
     def test_shared_snapshot_layer_is_retired_not_merged(self):
         self.layer('snapshot-' + S1)
