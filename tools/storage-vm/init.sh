@@ -113,6 +113,9 @@ python_env() {
     done
     cp -r /mnt/repo/cinder_auxo /mnt/repo/tools /opt/src/
     find /opt/src -name __pycache__ -prune -exec rm -rf {} +
+    # /tmp is a small tmpfs; tests write images to disk instead.
+    mkdir -p /var/tmp/auxo
+    export TMPDIR=/var/tmp/auxo
     export PYTHONPATH=/opt/src PYTHONDONTWRITEBYTECODE=1
     export OSLO_LOCK_PATH=/var/lib/auxo/locks
     export AUXO_STORAGE_VM=1 AUXO_VG=$VG AUXO_ISCSI_IQN=$IQN

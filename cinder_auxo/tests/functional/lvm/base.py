@@ -1,0 +1,163 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""LVMSANDriver on real LVM and a real iSCSI target: storage-VM only.
+
+tools/storage-vm/run-tests.sh boots a VM whose init script exports a disk
+as an iSCSI LUN (tgt on 127.0.0.1), logs in, makes the volume group on the
+LUN and sets the AUXO_* variables read here. Anywhere else these tests skip.
+"""
+
+import os
+import subprocess
+
+from cinder import context as cinder_context
+from cinder import coordination
+from cinder import objects
+from cinder.tests.unit import fake_snapshot
+from cinder.tests.unit import fake_volume
+from cinder.volume import configuration
+from cinder.volume import driver as cinder_driver
+from cinder.volume.drivers import lvm as lvm_driver
+from oslo_concurrency import lockutils
+from oslo_config import cfg
+from oslo_config import fixture as config_fixture
+from oslo_utils import uuidutils
+
+from cinder_auxo.drivers import lvmsan
+from cinder_auxo.tests.functional import base
+
+MiB = base.MiB
+GiB = base.GiB
+BACKEND = 'storage-230fc138-a867-4bbe-b96b-3395f17818f1'
+
+ENV = os.environ.get
+IN_VM = ENV('AUXO_STORAGE_VM') == '1' and os.geteuid() == 0
+SKIP_REASON = ('needs the storage VM (real LVM and iSCSI): run '
+               'tools/storage-vm/run-tests.sh')
+
+
+def run(*cmd):
+    return subprocess.run(cmd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def sessions():
+    out = subprocess.run(['iscsiadm', '-m', 'session'], capture_output=True,
+                         text=True).stdout
+    return [line for line in out.splitlines() if ENV('AUXO_ISCSI_IQN', '-')
+            in line]
+
+
+def read_patterns(path, patterns, fmt='qcow2'):
+    """Check several (byte, offset, length) ranges in one qemu-io run."""
+    cmds = []
+    for byte, offset, length in patterns:
+        cmds += ['-c', 'read -P 0x%02x %d %d' % (byte, offset, length)]
+    out = subprocess.run(['qemu-io', '-f', fmt] + cmds + [path], check=True,
+                         capture_output=True, text=True).stdout
+    if 'Pattern verification failed' in out or 'failed' in out.lower():
+        raise AssertionError('qemu-io on %s: %s' % (path, out))
+
+
+def lvs(vg):
+    out = run('lvs', '--noheadings', '-o', 'lv_name,lv_attr', vg)
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def written_sectors(path):
+    """Sectors written to the dm device behind an LV since activation."""
+    dm = os.path.basename(os.path.realpath(path))
+    with open('/sys/block/%s/stat' % dm) as f:
+        return int(f.read().split()[6])
+
+
+class LVMTestCase(base.FunctionalTestCase):
+    """A driver over the VM's volume group, through cinder objects."""
+
+    def setUp(self):
+        if not IN_VM:
+            self.skipTest(SKIP_REASON)
+        super(LVMTestCase, self).setUp()
+        base.disable_privsep()
+        objects.register_all()
+        self.vg = ENV('AUXO_VG')
+        self.conf = self.useFixture(config_fixture.Config(cfg.CONF))
+        lockutils.set_defaults(self.lock_path)
+        self.conf.config(lock_path=self.lock_path, group='oslo_concurrency')
+        self.conf.config(image_conversion_dir=os.path.join(self.tmp, 'conv'),
+                         state_path=self.tmp)
+        self.conf.config(backend_url='file://%s' % self.lock_path,
+                         group='coordination')
+        coordination.COORDINATOR.start()
+        self.addCleanup(coordination.COORDINATOR.stop)
+        self.ctxt = cinder_context.get_admin_context()
+        self.volumes = []
+        self.driver = self.make_driver()
+        self.addCleanup(self._delete_all)
+
+    def settings(self, **overrides):
+        portal_ip, port = ENV('AUXO_ISCSI_PORTAL').rsplit(':', 1)
+        values = {
+            'volume_backend_name': BACKEND,
+            'iscsi_helper': 'iscsisan',
+            'iscsi_protocol': 'iscsi',
+            'iscsi_ip_address': portal_ip,
+            'iscsi_port': int(port),
+            'iscsi_target_prefix': ENV('AUXO_ISCSI_IQN'),
+            'target_lun': int(ENV('AUXO_ISCSI_LUN')),
+            'volume_group': self.vg,
+            'volume_clear': 'zero',
+            'volume_clear_size': 1,
+            'image_volume_cache_enabled': True,
+            'image_base_path': '',
+            'image_format': 'qcow2',
+            'san_lvm_conf_dir': os.path.join(self.tmp, 'lvm'),
+        }
+        values.update(overrides)
+        return values
+
+    def make_driver(self, setup=True, **overrides):
+        conf = configuration.Configuration(cinder_driver.volume_opts,
+                                           config_group=BACKEND)
+        conf.append_config_values(cinder_driver.image_opts)
+        conf.append_config_values(lvm_driver.volume_opts)
+        conf.append_config_values(lvmsan.DRIVER_OPTS)
+        for key, value in self.settings(**overrides).items():
+            self.conf.config(group=BACKEND, **{key: value})
+        drv = lvmsan.LVMSANDriver(configuration=conf)
+        drv.do_setup(self.ctxt)
+        if setup:
+            drv.check_for_setup_error()
+        return drv
+
+    def _delete_all(self):
+        # Each test starts from an empty group: drop whatever it left.
+        subprocess.run(['lvremove', '-f', '-y', self.vg], capture_output=True)
+
+    def volume(self, size=1, **kw):
+        fields = {'status': 'available', 'attach_status': 'detached'}
+        fields.update(kw)
+        vol = fake_volume.fake_volume_obj(
+            self.ctxt, id=uuidutils.generate_uuid(), size=size, **fields)
+        self.volumes.append(vol)
+        return vol
+
+    def snapshot(self, vol):
+        snap = fake_snapshot.fake_snapshot_obj(
+            self.ctxt, id=uuidutils.generate_uuid(), volume_id=vol.id,
+            volume_size=vol.size)
+        snap.volume = vol
+        self.driver.create_snapshot(snap)
+        return snap
+
+    def path(self, vol):
+        return self.driver.engine.active(vol.id)
