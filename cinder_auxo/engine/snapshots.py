@@ -1,0 +1,179 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Snapshot, revert and clone operations of the chain engine.
+
+Mixed into ``ChainEngine``: these methods use its locating, validating and
+layer-making core (``chain.py``). Every public method takes the storage's
+chain lock; the private ones expect it held.
+"""
+
+from oslo_log import log as logging
+from oslo_utils import uuidutils
+
+from cinder_auxo.engine import layer as layer_mod
+from cinder_auxo.engine import naming
+from cinder_auxo import exception
+
+LOG = logging.getLogger(__name__)
+Layer = layer_mod.Layer
+
+COPY = 'copy'
+OVERLAY = 'overlay'
+
+
+class SnapshotOps(object):
+
+    # -- snapshots ---------------------------------------------------------
+
+    def create_snapshot(self, volume_id, snapshot_id):
+        """Freeze the volume's top layer as the snapshot.
+
+        A new, empty overlay on it becomes the volume's top.
+        """
+        with self.chain_lock():
+            top = self.volume(volume_id)
+            frozen = Layer(top.store, naming.layer(naming.SNAPSHOT,
+                                                   snapshot_id, top.fmt))
+            self._freeze(top, frozen)
+            return frozen
+
+    def _freeze(self, top, frozen):
+        depth = len(self.validate(top)) + 1
+        if depth > self.max_depth:
+            raise exception.ChainTooDeep(path=top.path, depth=depth,
+                                         limit=self.max_depth)
+        size = self.qemu.virtual_size(top.path, top.fmt)
+        new_top = Layer(top.store, naming.layer(
+            naming.VOLUME, naming.parse(top.name).ident))
+        top.store.rename(top.name, frozen.name)
+        try:
+            self._make(new_top, size, backing=frozen)
+        except Exception:
+            top.store.rename(frozen.name, top.name)
+            raise
+        LOG.info('Froze %s as %s; %s is the new active layer', top.name,
+                 frozen.name, new_top.name)
+        return new_top
+
+    def delete_snapshot(self, snapshot_id):
+        """Remove the snapshot, merging only its own delta."""
+        with self.chain_lock():
+            frozen = self.find(naming.SNAPSHOT, snapshot_id)
+            if frozen is None:
+                LOG.info('Snapshot %s has no layer on %s; nothing to delete',
+                         snapshot_id, self.volumes.storage_id)
+                return
+            kids = self.children(frozen)
+            if not kids:
+                below = self._backing(frozen)
+                frozen.store.delete(frozen.name)
+                self._collect(below)
+            elif len(kids) == 1:
+                self._merge(frozen, kids[0])
+            else:
+                self._retire(frozen, kids)
+
+    def _merge(self, frozen, child):
+        """Fold ``frozen`` into its only child, moving the fewer bytes."""
+        below = self._backing(frozen)
+        self.validate(child)
+        can_commit = (frozen.store is child.store and
+                      frozen.store.atomic_replace and
+                      frozen.fmt == child.fmt)
+        if can_commit:
+            commit_cost = self.qemu.allocated_bytes(child.path, child.fmt)
+            rebase_cost = self.qemu.allocated_bytes(frozen.path, frozen.fmt)
+        if can_commit and commit_cost < rebase_cost:
+            LOG.info('Merging %s into %s by commit (%d bytes rather than '
+                     '%d)', child.name, frozen.name, commit_cost,
+                     rebase_cost)
+            # The child is intact until the rename: a crash before it
+            # leaves both readable with unchanged content.
+            self.qemu.commit(child.path, child.fmt)
+            frozen.store.sync(frozen.name)
+            frozen.store.rename(frozen.name, child.name)
+            return
+        LOG.info('Merging %s into %s by rebase', frozen.name, child.name)
+        child.store.grow(child.name, self._layer_bytes(
+            child.store, child.fmt,
+            self.qemu.virtual_size(child.path, child.fmt)))
+        self.qemu.rebase(child.path, child.fmt, below and below.path,
+                         below and below.fmt)
+        child.store.sync(child.name)
+        frozen.store.delete(frozen.name)
+
+    def _retire(self, frozen, kids):
+        """Keep a shared snapshot layer under an anonymous name."""
+        anon = Layer(frozen.store, naming.layer(
+            naming.LAYER, naming.parse(frozen.name).ident, frozen.fmt))
+        LOG.info('Snapshot layer %s has %d dependent layers; keeping it as '
+                 '%s until the last is gone', frozen.name, len(kids),
+                 anon.name)
+        frozen.store.rename(frozen.name, anon.name)
+        for kid in kids:
+            self.qemu.rebase(kid.path, kid.fmt, anon.path, anon.fmt,
+                             unsafe=True)
+
+    def revert_to_snapshot(self, volume_id, snapshot_id):
+        """Discard the volume's changes since the snapshot."""
+        with self.chain_lock():
+            top = self.volume(volume_id)
+            frozen = self.snapshot(snapshot_id)
+            if self.children(top):
+                raise exception.LayerBusy(name=top.name,
+                                          reason='layers depend on it')
+            size = self.qemu.virtual_size(frozen.path, frozen.fmt)
+            work = self._make(self._temp(top.store, naming.QCOW2), size,
+                              backing=frozen)
+            new_top = naming.layer(naming.VOLUME, volume_id)
+            old_below = self._backing(top)
+            if top.store.atomic_replace and top.name == new_top:
+                work.store.rename(work.name, new_top)
+            else:
+                top.store.deactivate(top.name)
+                top.store.delete(top.name)
+                work.store.rename(work.name, new_top)
+            if old_below is not None and old_below != frozen:
+                self._collect(old_below)
+
+    # -- clones ------------------------------------------------------------
+
+    def clone_snapshot(self, snapshot_id, volume_id, size_bytes, fmt, mode):
+        frozen = self.snapshot(snapshot_id)
+        if mode == OVERLAY:
+            return self.create_overlay(volume_id, size_bytes, frozen)
+        return self.copy_to_volume(frozen, volume_id, size_bytes, fmt)
+
+    def clone_volume(self, src_volume_id, volume_id, size_bytes, fmt, mode):
+        if mode != OVERLAY:
+            return self.copy_to_volume(self.volume(src_volume_id),
+                                       volume_id, size_bytes, fmt)
+        # Both volumes stand on the frozen layer; it goes with the last.
+        return self.overlay_on_volume(src_volume_id, volume_id, size_bytes)
+
+    def overlay_on_volume(self, src_volume_id, volume_id, size_bytes):
+        """A new overlay on a frozen copy of another volume's content.
+
+        The source's top is frozen into an anonymous layer (reused while
+        the source has not been written since), so the source stays
+        writable and the new volume never sees its later writes.
+        """
+        with self.chain_lock():
+            top = self.volume(src_volume_id)
+            below = self._backing(top)
+            if (below is None or below.kind != naming.LAYER or
+                    self.qemu.allocated_bytes(top.path, top.fmt)):
+                below = Layer(top.store, naming.layer(
+                    naming.LAYER, uuidutils.generate_uuid(), top.fmt))
+                self._freeze(top, below)
+            return self._overlay(volume_id, size_bytes, below)
