@@ -16,8 +16,8 @@ ROOTFS=$VM_DIR/rootfs
 SUITE=${SUITE:-bookworm}
 ROOTFS_SIZE=${ROOTFS_SIZE:-3G}
 HOST_PIP=${HOST_PIP:-}
-PY_DEPS=(cinder==29.0.0 os-brick python-cinderclient rtslib-fb pbr
-         stestr ddt oslotest fixtures testtools)
+PY_DEPS=(cinder==29.0.0 os-brick python-cinderclient rtslib-fb pbr)
+PY_DEPS+=(stestr ddt oslotest fixtures testtools)
 DEB_PKGS=linux-image-amd64,initramfs-tools,udev,kmod,iproute2,lvm2
 DEB_PKGS+=,thin-provisioning-tools,open-iscsi,tgt,qemu-utils,python3
 DEB_PKGS+=,python3-venv,python3-pip,procps,lsscsi,sg3-utils,util-linux
@@ -47,10 +47,11 @@ host_packages() {
 # The first http(s) URI of the host's apt sources for Debian itself.
 mirror() {
     local uri
-    uri=$(grep -hs -E '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources \
-            /etc/apt/sources.list.d/*.list /etc/apt/sources.list 2>/dev/null |
-          grep -v -e security -e '#' |
-          grep -o -E 'https?://[^ ]+' | head -n1 || true)
+    local sources=(/etc/apt/sources.list.d/*.sources)
+    sources+=(/etc/apt/sources.list.d/*.list /etc/apt/sources.list)
+    uri=$(grep -hs -E '^(URIs:|deb )' "${sources[@]}" 2>/dev/null |
+        grep -v -e security -e '#' |
+        grep -o -E 'https?://[^ ]+' | head -n1 || true)
     echo "${uri:-http://deb.debian.org/debian}"
 }
 
@@ -134,17 +135,22 @@ main() {
     mkdir -p "$VM_DIR"
     local want
     want=$(stamp)
-    if [ "${1:-}" != "--force" ] && [ -f "$VM_DIR/rootfs.img" ] &&
-       [ "$(cat "$VM_DIR/stamp" 2>/dev/null)" = "$want" ]; then
+    local have
+    have=$(cat "$VM_DIR/stamp" 2>/dev/null || true)
+    local fresh=no
+    [ -f "$VM_DIR/rootfs.img" ] && [ "$have" = "$want" ] && fresh=yes
+    if [ "${1:-}" != "--force" ] && [ $fresh = yes ]; then
         log "up to date ($VM_DIR)"
         return 0
     fi
     local start=$SECONDS
     rm -f "$VM_DIR/stamp"
     host_packages
-    run_debootstrap || { log "debootstrap failed, retrying once";
-                         sleep 5; run_debootstrap; } ||
-        { tail -n 30 "$VM_DIR/debootstrap.log"; exit 1; }
+    if ! run_debootstrap; then
+        log "debootstrap failed, retrying once"
+        sleep 5
+        run_debootstrap || { tail -n 30 "$VM_DIR/debootstrap.log"; exit 1; }
+    fi
     wheels || { tail -n 30 "$VM_DIR/wheels.log"; exit 1; }
     venv || { tail -n 30 "$VM_DIR/venv.log"; exit 1; }
     configure_rootfs

@@ -71,7 +71,8 @@ lvm_config() {
     local link=$1
     sed -i -e '/^ *global_filter = \[ "a|/d' -e '/^ *event_activation = 0/d' \
         /etc/lvm/lvm.conf
-    sed -i -e '/^devices {/a\    global_filter = [ "a|^'"$link"'$|", "r|.*|" ]' \
+    local filter='global_filter = [ "a|^'"$link"'$|", "r|.*|" ]'
+    sed -i -e "/^devices {/a\\    $filter" \
         -e '/^global {/a\    event_activation = 0' \
         /etc/lvm/lvm.conf
 }

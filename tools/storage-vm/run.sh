@@ -25,8 +25,10 @@ DEFAULT_CMD+=' --top-dir ./ run --concurrency 1'
 DEFAULT_CMD+=' && python tools/storage-vm/bench_lvm.py'
 TEST_CMD=${1:-$DEFAULT_CMD}
 
-[ -f "$VM_DIR/rootfs.img" ] || { echo "no VM: run build.sh first" >&2;
-                                 exit 2; }
+if [ ! -f "$VM_DIR/rootfs.img" ]; then
+    echo "no VM: run build.sh first" >&2
+    exit 2
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 # Every run boots a throwaway overlay of the built image (so runs can
@@ -43,15 +45,17 @@ qemu-img create -q -f raw "$OUT/lun.img" "$LUN_SIZE"
 
 start=$(date +%s)
 rc_qemu=0
-timeout --kill-after=20 "$VM_TIMEOUT" qemu-system-x86_64 \
-    -accel tcg,thread=multi,tb-size=256 -cpu max -smp 2 -m "$VM_MEM" \
-    -machine q35 -nographic -no-reboot -nodefaults -serial stdio \
-    -kernel "$VM_DIR/vmlinuz" -initrd "$VM_DIR/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 init=/sbin/auxo-init panic=-1 quiet" \
-    -drive file="$OUT/root.qcow2",format=qcow2,if=virtio,cache=unsafe \
-    -drive file="$OUT/lun.img",format=raw,if=virtio,cache=unsafe \
-    -virtfs local,path="$SRC_DIR",mount_tag=repo,security_model=none,readonly=on,id=repo \
-    -virtfs local,path="$OUT",mount_tag=out,security_model=none,id=out \
+QEMU=(qemu-system-x86_64 -accel tcg,thread=multi,tb-size=256 -cpu max)
+QEMU+=(-smp 2 -m "$VM_MEM" -machine q35 -nographic -no-reboot -nodefaults)
+QEMU+=(-serial stdio -kernel "$VM_DIR/vmlinuz" -initrd "$VM_DIR/initrd.img")
+KERNEL_ARGS="root=/dev/vda rw console=ttyS0 init=/sbin/auxo-init panic=-1"
+QEMU+=(-append "$KERNEL_ARGS quiet")
+QEMU+=(-drive "file=$OUT/root.qcow2,format=qcow2,if=virtio,cache=unsafe")
+QEMU+=(-drive "file=$OUT/lun.img,format=raw,if=virtio,cache=unsafe")
+SHARE=security_model=none
+QEMU+=(-virtfs "local,path=$SRC_DIR,mount_tag=repo,$SHARE,readonly=on,id=repo")
+QEMU+=(-virtfs "local,path=$OUT,mount_tag=out,$SHARE,id=out")
+timeout --kill-after=20 "$VM_TIMEOUT" "${QEMU[@]}" \
     < /dev/null > "$OUT/console.log" 2>&1 || rc_qemu=$?
 wall=$(( $(date +%s) - start ))
 
