@@ -19,8 +19,17 @@ are injected into the engine, so the same chain and cache code runs on both.
 
 import abc
 import contextlib
+import os
 
 from oslo_utils import excutils
+
+
+def fsync_path(path, flags=0):
+    fd = os.open(path, os.O_RDONLY | flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Store(object, metaclass=abc.ABCMeta):
@@ -84,7 +93,8 @@ class Store(object, metaclass=abc.ABCMeta):
         """Thick stores: make the layer at least ``size_bytes`` big."""
 
     def sync(self, name):
-        """Make the layer's data durable."""
+        """Make the layer's data durable (file or block device)."""
+        fsync_path(self.path(name))
 
     def touch(self, name):
         """Record that the layer was just used (cache ageing)."""

@@ -120,19 +120,11 @@ class FileStore(base.Store):
         return os.stat(self.path(name)).st_mtime
 
     def sync(self, name):
-        fd = os.open(self.path(name), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        super(FileStore, self).sync(name)
         self._sync_dir()
 
     def _sync_dir(self):
-        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        base.fsync_path(self.directory, os.O_DIRECTORY)
 
     def _translate(self, e, path):
         if e.errno == errno.ENOSPC:

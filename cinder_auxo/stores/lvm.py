@@ -351,13 +351,6 @@ class LVMStore(base.Store):
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvextend')
 
-    def sync(self, name):
-        fd = os.open(self.path(name), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     # -- activation (any host) ------------------------------------------
 
     def activate(self, name, read_only=False):
