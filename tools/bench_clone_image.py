@@ -37,14 +37,6 @@ GiB = base.GiB
 MiB = base.MiB
 
 
-def storage_bytes(directory):
-    total = 0
-    for root, _dirs, names in os.walk(directory):
-        for name in names:
-            total += os.lstat(os.path.join(root, name)).st_blocks * 512
-    return total
-
-
 def make_image(path, virtual, data_bytes):
     """A qcow2 with ``data_bytes`` of data spread over its virtual size."""
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', path,
@@ -90,19 +82,19 @@ def bench(workdir, virtual, data_bytes, runs):
     base_layer = cache.latest(image_id)
 
     def warm_create():
-        before = storage_bytes(mount)
+        before = base.tree_bytes(mount)
         start = time.perf_counter()
         cache.create_volume(image_id, meta, fetch,
                             uuidutils.generate_uuid(), virtual, 'qcow2')
-        return time.perf_counter() - start, storage_bytes(mount) - before
+        return time.perf_counter() - start, base.tree_bytes(mount) - before
 
     def full_copy():
-        before = storage_bytes(mount)
+        before = base.tree_bytes(mount)
         vid = uuidutils.generate_uuid()
         start = time.perf_counter()
         engine.copy_to_volume(base_layer, vid, virtual, 'qcow2')
         elapsed = time.perf_counter() - start
-        written = storage_bytes(mount) - before
+        written = base.tree_bytes(mount) - before
         engine.delete_volume(vid)
         return elapsed, written
 

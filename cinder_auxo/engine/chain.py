@@ -142,21 +142,18 @@ class ChainEngine(snapshots.SnapshotOps):
                 return Layer(store, name)
         return None
 
-    def volume(self, volume_id):
-        layer = self.find(naming.VOLUME, volume_id)
+    def _require(self, kind, ident):
+        layer = self.find(kind, ident)
         if layer is None:
-            raise exception.LayerNotFound(
-                name=naming.layer(naming.VOLUME, volume_id),
-                storage=self.volumes.storage_id)
+            raise exception.LayerNotFound(name=naming.layer(kind, ident),
+                                          storage=self.volumes.storage_id)
         return layer
 
+    def volume(self, volume_id):
+        return self._require(naming.VOLUME, volume_id)
+
     def snapshot(self, snapshot_id):
-        layer = self.find(naming.SNAPSHOT, snapshot_id)
-        if layer is None:
-            raise exception.LayerNotFound(
-                name=naming.layer(naming.SNAPSHOT, snapshot_id),
-                storage=self.volumes.storage_id)
-        return layer
+        return self._require(naming.SNAPSHOT, snapshot_id)
 
     # -- making layers ---------------------------------------------------
 

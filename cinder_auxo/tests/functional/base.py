@@ -69,6 +69,15 @@ def allocated_bytes(path):
     return os.stat(path).st_blocks * 512
 
 
+def tree_bytes(directory):
+    """Bytes allocated by every file below ``directory``."""
+    total = 0
+    for root, _dirs, names in os.walk(directory):
+        for name in names:
+            total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
 class FunctionalTestCase(oslo_base.BaseTestCase):
     """A storage directory, an engine and an image cache over it."""
 

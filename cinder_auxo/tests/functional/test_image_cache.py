@@ -105,11 +105,7 @@ class ImageCacheTestCase(base.FunctionalTestCase):
         self.assertTrue(os.path.exists(bases[0].path))
 
     def _storage_bytes(self):
-        total = 0
-        for root, _dirs, names in os.walk(self.mount):
-            for name in names:
-                total += base.allocated_bytes(os.path.join(root, name))
-        return total
+        return base.tree_bytes(self.mount)
 
     def test_raw_image_and_raw_bases_and_raw_volumes(self):
         self.engine, self.cache = self.make_engine(base_fmt='raw')

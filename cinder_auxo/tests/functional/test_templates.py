@@ -289,8 +289,4 @@ class TemplateTestCase(tld.LocalDriverBase):
         self.assertNotIn(meta['id'], self.images.bytes_out)
 
     def _storage_bytes(self):
-        total = 0
-        for root, _dirs, names in os.walk(self.mount):
-            for name in names:
-                total += base.allocated_bytes(os.path.join(root, name))
-        return total
+        return base.tree_bytes(self.mount)
