@@ -40,6 +40,46 @@ class TemplateUpdateTestCase(base.E2ETestCase):
         self.assertEqual(0, out.returncode, out.stderr[-3000:])
         return json.loads(out.stdout)
 
+    def _delta_upload(self, volume, name):
+        """upload-to-image in delta mode; returns the new image id."""
+        self.cinder.volumes.set_metadata(
+            volume, {'auxo_image_upload_mode': 'delta'})
+        _resp, body = self.cinder.volumes.upload_to_image(
+            volume, False, name, 'bare', 'qcow2', 'community', False)
+        image_id = body['os-volume_upload_image']['image_id']
+        self.addCleanup(self._delete_image, image_id)
+        base.wait_until('image %s active' % image_id,
+                        lambda: self.glance.images.get(
+                            image_id)['status'] == 'active', 120)
+        self.wait_volume(volume.id, 'available')
+        return image_id
+
+    def test_long_chain_is_flattened_and_old_generation_collected(self):
+        image = self.pattern_image([(0x10, 0, 8 * MiB)])
+        for i in range(2):
+            template = self.create_volume(imageRef=image)
+            self.write(template.id, 0xa0 + i, (16 + i) * MiB, MiB)
+            image = self._delta_upload(template, 'auxo-e2e-v%d' % (i + 2))
+        old_desktop = self.create_volume(imageRef=image)
+        (g1,) = self.bases_of(image)
+        # base-v3-g1 <- base-v2-g1 <- base-v1-g1: a chain of 3.
+        self.assertEqual([os.path.basename(g1).replace('-g1', '-g2')],
+                         self._cache_cli('flatten', '--max-chain', '2'))
+        g2 = [b for b in self.bases_of(image) if b != g1][0]
+        self.assertIsNone(self.backing_of(g2))
+        new_desktop = self.create_volume(imageRef=image)
+        new_path = self.volume_path(new_desktop.id)
+        self.assertEqual(g2, self.backing_of(new_path))
+        for path in (new_path, self.volume_path(old_desktop.id)):
+            self.assert_reads(path, 0x10, 0, 8 * MiB)
+            self.assert_reads(path, 0xa0, 16 * MiB, MiB)
+            self.assert_reads(path, 0xa1, 17 * MiB, MiB)
+        # g1 lives until the last desktop made from it is deleted.
+        self.assertTrue(os.path.exists(g1))
+        self.delete_volume(old_desktop.id)
+        self.assertFalse(os.path.exists(g1))
+        self.assertEqual([g2], self.bases_of(image))
+
     def test_delta_update_cycle(self):
         # Image X: 48 MiB of data in a 64 MiB disk.
         x = self.pattern_image([(0x10, 0, 16 * MiB), (0x20, 16 * MiB,
