@@ -31,9 +31,9 @@ import time
 import unittest
 
 from cinderclient import client as cinder_client
-from cinderclient.contrib import noauth
 from cinderclient import exceptions as cinder_exc
 from glanceclient import Client as GlanceClient
+from keystoneauth1.identity import v3 as ks_identity
 from keystoneauth1 import session as ks_session
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -137,15 +137,13 @@ class E2ETestCase(unittest.TestCase):
         cls.mount_point = cls.backend_info['mount_point']
         cls.volume_type = cls.backend_info['volume_type']
         cls.volume_log = cls.stack['logs']['cinder-volume']
-        auth = noauth.CinderNoAuthPlugin(
-            user_id='admin', project_id='admin', roles=['admin'],
-            endpoint=cls.stack['cinder_endpoint'])
-        sess = ks_session.Session(auth=auth, timeout=HTTP_TIMEOUT)
-        cls.cinder = cinder_client.Client(
-            cls.stack['api_version'], session=sess,
-            endpoint_override=cls.stack['cinder_endpoint'])
-        cls.glance = GlanceClient('2', endpoint=cls.stack['glance_endpoint'],
-                                  token='noauth', timeout=HTTP_TIMEOUT)
+        # The admin of the admin project, through keystone; both clients
+        # find their endpoints in the catalog.
+        auth = ks_identity.Password(**cls.stack['auth'])
+        cls.session = ks_session.Session(auth=auth, timeout=HTTP_TIMEOUT)
+        cls.cinder = cinder_client.Client(cls.stack['api_version'],
+                                          session=cls.session)
+        cls.glance = GlanceClient('2', session=cls.session)
         cls._check_stack_up()
 
     @classmethod

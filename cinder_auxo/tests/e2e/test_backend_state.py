@@ -21,10 +21,15 @@ from cinder_auxo.tests.e2e import base
 class BackendStateTest(base.E2ETestCase):
 
     def cli(self, *args):
-        env = dict(os.environ,
-                   OS_AUTH_TYPE='noauth',
-                   CINDER_ENDPOINT=self.stack['cinder_endpoint'],
-                   OS_USER_ID='admin', OS_PROJECT_ID='admin',
+        auth = self.stack['auth']
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('OS_')}
+        env.update(OS_AUTH_URL=auth['auth_url'],
+                   OS_USERNAME=auth['username'],
+                   OS_PASSWORD=auth['password'],
+                   OS_PROJECT_NAME=auth['project_name'],
+                   OS_USER_DOMAIN_ID=auth['user_domain_id'],
+                   OS_PROJECT_DOMAIN_ID=auth['project_domain_id'],
                    OS_VOLUME_API_VERSION=self.stack['api_version'])
         proc = subprocess.run(
             [os.path.join(self.stack['cinder_venv'], 'bin', 'cinder')]
