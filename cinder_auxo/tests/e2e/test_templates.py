@@ -62,35 +62,40 @@ class TemplateUpdateTestCase(base.E2ETestCase):
             template = self.create_volume(imageRef=image)
             self.write(template.id, 0xa0 + i, (16 + i) * MiB, MiB)
             image = self._delta_upload(template, 'auxo-e2e-v%d' % (i + 2))
+        # The upload seeded this storage with v3's base (a chain of 3),
+        # which the periodic task may flatten at any moment. Evict it, so
+        # that the desktop below is made together with the generation that
+        # will be flattened, and stands on it.
+        self._cache_cli('evict', image)
+        self.assertEqual([], self.bases_of(image))
         old_desktop = self.create_volume(imageRef=image)
-        # base-v3-g1 <- base-v2-g1 <- base-v1-g1: a chain of 3.
-        g1 = os.path.join(self.base_dir(), 'base-%s-g1' % image)
-        g2 = os.path.join(self.base_dir(), 'base-%s-g2' % image)
-        self.assertEqual(g1, self.backing_of(
-            self.volume_path(old_desktop.id)))
-        base.wait_until('the periodic task to flatten %s' % g1,
-                        lambda: os.path.exists(g2), 60)
-        self.assertIsNone(self.backing_of(g2))
-        rows = {r['generation']: r for r in self._cache_cli('list')
-                if r['image_id'] == image}
-        self.assertEqual([1, 2], sorted(rows))
-        self.assertEqual((1, 3), (rows[1]['children'],
-                                  rows[1]['chain_length']))
-        self.assertEqual((0, 1), (rows[2]['children'],
-                                  rows[2]['chain_length']))
+        old_gen = self.backing_of(self.volume_path(old_desktop.id))
+        self.assertIn(old_gen, self.bases_of(image))
+        new_gens = base.wait_until(
+            'the periodic task to flatten %s' % old_gen,
+            lambda: [b for b in self.bases_of(image) if b != old_gen], 60)
+        self.assertEqual(1, len(new_gens), new_gens)
+        new_gen = new_gens[0]
+        self.assertIsNone(self.backing_of(new_gen))
+        # As cinder-auxo-cache lists them: (children, chain length).
+        rows = {r['name']: (r['children'], r['chain_length'])
+                for r in self._cache_cli('list') if r['image_id'] == image}
+        self.assertEqual({os.path.basename(old_gen): (1, 3),
+                          os.path.basename(new_gen): (0, 1)}, rows)
 
         new_desktop = self.create_volume(imageRef=image)
         new_path = self.volume_path(new_desktop.id)
-        self.assertEqual(g2, self.backing_of(new_path))
+        self.assertEqual(new_gen, self.backing_of(new_path))
         for path in (new_path, self.volume_path(old_desktop.id)):
             self.assert_reads(path, 0x10, 0, 8 * MiB)
             self.assert_reads(path, 0xa0, 16 * MiB, MiB)
             self.assert_reads(path, 0xa1, 17 * MiB, MiB)
-        # g1 lives until the last desktop made from it is deleted.
-        self.assertTrue(os.path.exists(g1))
+        # The old generation lives until the last desktop made from it is
+        # deleted.
+        self.assertTrue(os.path.exists(old_gen))
         self.delete_volume(old_desktop.id)
-        self.assertFalse(os.path.exists(g1))
-        self.assertEqual([g2], self.bases_of(image))
+        self.assertFalse(os.path.exists(old_gen))
+        self.assertEqual([new_gen], self.bases_of(image))
 
     def test_delta_update_cycle(self):
         # Image X: 48 MiB of data in a 64 MiB disk.
