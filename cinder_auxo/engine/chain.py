@@ -164,20 +164,35 @@ class ChainEngine(snapshots.SnapshotOps):
         return self.qemu.measure(size_bytes, fmt)
 
     def _make(self, layer, size_bytes, backing=None):
-        """Allocate and format a new layer; nothing is left on failure."""
+        """Allocate and format a new layer; nothing is left on failure.
+
+        The layer is formatted under a work name and published by rename:
+        readers that do not take the chain lock (the stats poll, start-up
+        clean-up after a crash) see it whole or not at all. Callers hold
+        the chain lock.
+        """
         if backing is not None:
             depth = len(self.validate(backing)) + 1
             if depth > self.max_depth:
                 raise exception.ChainTooDeep(path=layer.path, depth=depth,
                                              limit=self.max_depth)
-        layer.store.allocate(layer.name,
-                             self._layer_bytes(layer.store, layer.fmt,
-                                               size_bytes))
-        with layer.store.remove_on_error(layer.name):
-            layer.store.activate(layer.name)
-            self.qemu.create(layer.path, layer.fmt, size_bytes,
+        store = layer.store
+        if naming.is_temp(layer.name):
+            work = layer
+        else:
+            if store.exists(layer.name):
+                raise exception.AuxoException(
+                    reason='%s already exists' % layer.path)
+            work = self._temp(store, layer.fmt)
+        store.allocate(work.name,
+                       self._layer_bytes(store, layer.fmt, size_bytes))
+        with store.remove_on_error(work.name):
+            store.activate(work.name)
+            self.qemu.create(work.path, layer.fmt, size_bytes,
                              backing=backing and backing.path,
                              backing_fmt=backing and backing.fmt)
+            if work is not layer:
+                store.rename(work.name, layer.name)
         return layer
 
     def _temp(self, store, fmt):
@@ -315,6 +330,14 @@ class ChainEngine(snapshots.SnapshotOps):
                         total += qemu.raw_size(path)
                 except FileNotFoundError:
                     continue  # deleted since the listing
+                except exception.QemuImgError as e:
+                    # One damaged layer is that volume's problem, found on
+                    # its next attach; the storage itself stays usable.
+                    LOG.warning('Not counting %(path)s in the provisioned '
+                                'capacity of %(storage)s: %(err)s',
+                                {'path': path,
+                                 'storage': self.volumes.storage_id,
+                                 'err': e.msg})
         return total
 
     def active(self, volume_id):
@@ -348,7 +371,14 @@ class ChainEngine(snapshots.SnapshotOps):
                         store.delete(name)
                         removed.append(name)
                     elif naming.is_layer(name):
-                        self._repair_retired_link(Layer(store, name))
+                        layer = Layer(store, name)
+                        try:
+                            self._repair_retired_link(layer)
+                        except exception.AuxoException as e:
+                            # That volume stays unusable; the others start.
+                            LOG.warning('Cannot check %(path)s at start-up: '
+                                        '%(err)s', {'path': layer.path,
+                                                    'err': e.msg})
         return removed
 
     def _repair_retired_link(self, layer):

@@ -22,6 +22,7 @@ import os
 import subprocess
 
 import ddt
+import fixtures
 from oslo_utils import uuidutils
 
 from cinder_auxo.engine import chain
@@ -249,3 +250,57 @@ class ChainDataTestCase(base.FunctionalTestCase):
         self.engine.delete_volume(vol)
         self.engine.delete_volume(other)
         self.assertEqual(['_base'], self.listing())
+
+    @ddt.data('create_volume', 'create_snapshot', 'overlay')
+    def test_new_layer_appears_only_when_formatted(self, operation):
+        # The stats poll and start-up clean-up read headers without the
+        # chain lock: while qemu-img formats a layer, its final name must
+        # not exist yet.
+        vol = new_id()
+        if operation != 'create_volume':
+            self.engine.create_volume(vol, GiB, 'qcow2')
+        seen = []
+        real_create = self.engine.qemu.create
+
+        def create(path, *args, **kwargs):
+            seen.append(sorted(n for n in self.listing()
+                               if not naming.is_temp(n)))
+            real_create(path, *args, **kwargs)
+            seen.append(path)
+
+        self.useFixture(fixtures.MockPatchObject(self.engine.qemu, 'create',
+                                                 side_effect=create))
+        before = sorted(self.listing())
+        if operation == 'create_volume':
+            self.engine.create_volume(vol, GiB, 'qcow2')
+            new = [naming.layer(naming.VOLUME, vol)]
+        elif operation == 'create_snapshot':
+            snap = new_id()
+            self.engine.create_snapshot(vol, snap)
+            # The top was renamed to the snapshot before the new top.
+            before = sorted([naming.layer(naming.SNAPSHOT, snap)] +
+                            [n for n in before if n != os.path.basename(
+                                self.vpath(vol))])
+            new = [os.path.basename(self.vpath(vol))]
+        else:
+            other = new_id()
+            self.engine.create_overlay(other, GiB, self.engine.volume(vol))
+            new = [naming.layer(naming.VOLUME, other)]
+        listing_while_formatting, work_path = seen
+        self.assertEqual(before, listing_while_formatting)
+        self.assertTrue(naming.is_temp(os.path.basename(work_path)))
+        self.assertEqual(sorted(before + new), sorted(self.listing()))
+        self.assertFalse(any(naming.is_temp(n) for n in self.listing()))
+
+    def test_damaged_layer_does_not_hide_the_others(self):
+        good = new_id()
+        self.engine.create_volume(good, GiB, 'qcow2')
+        self.engine.create_volume(new_id(), 2 * GiB, 'raw')
+        # A layer cut short (a disk that filled up under another tool):
+        damaged = self.vpath(new_id())
+        with open(damaged, 'wb') as f:
+            f.write(b'QFI')
+        self.assertEqual(3 * GiB, self.engine.provisioned_bytes())
+        # ... and it is still refused where it matters.
+        self.assertRaises(exception.QemuImgError, self.engine.active,
+                          naming.parse(os.path.basename(damaged)).ident)

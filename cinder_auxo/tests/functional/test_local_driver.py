@@ -38,6 +38,7 @@ from oslo_config import fixture as config_fixture
 from oslo_utils import uuidutils
 
 from cinder_auxo.drivers import local
+from cinder_auxo.engine import naming
 from cinder_auxo import exception
 from cinder_auxo.tests.functional import base
 
@@ -238,6 +239,24 @@ class LocalDriverTestCase(LocalDriverBase):
         os.rename(self.mount + '.away', self.mount)
         stats = self.driver.get_volume_stats(refresh=True)
         self.assertEqual('up', stats['backend_state'])
+
+    def test_one_damaged_layer_leaves_the_backend_up(self):
+        # A volume file with no complete header (cut short by a full disk
+        # or by another tool) is that volume's problem: the scheduler must
+        # keep placing volumes here.
+        vol = self._volume()
+        self.driver.create_volume(vol)
+        damaged = self.driver.engine.volumes.path(
+            naming.layer(naming.VOLUME, uuidutils.generate_uuid()))
+        with open(damaged, 'wb') as f:
+            f.write(b'QFI')
+        stats = self.driver.get_volume_stats(refresh=True)
+        self.assertEqual('up', stats['backend_state'])
+        self.assertEqual(vol.size, stats['provisioned_capacity_gb'])
+        # A restart of the backend starts, and leaves the file alone.
+        self._driver()
+        self.assertTrue(os.path.exists(damaged))
+        self.assertTrue(os.path.exists(self._path(vol)[0]))
 
     def test_setup_errors_are_clear(self):
         err = self.assertRaises(exception.StorageUnavailable, self._driver,
