@@ -80,6 +80,14 @@ for log in "$LOGDIR"/*.log; do
     passed=$((passed + p))
     failed=$((failed + f))
 done
+# Failures again at the very end, where a reader of a long log looks first.
+failure_lines='\.\.\. FAILED|^(FAIL|ERROR): |timed out after'
+failure_lines+='|^run-e2e: (bring-up failed|teardown)'
+for log in "$LOGDIR"/*.log; do
+    [ -e "$log" ] || continue
+    grep -E "$failure_lines" "$log" |
+        sed "s|^|$(basename "$log" .log): |" | head -n 40
+done
 status=0
 for name in "${!RESULT[@]}"; do
     echo "stage $name: exit ${RESULT[$name]}"
