@@ -137,6 +137,7 @@ class E2ETestCase(unittest.TestCase):
         cls.mount_point = cls.backend_info['mount_point']
         cls.volume_type = cls.backend_info['volume_type']
         cls.volume_log = cls.stack['logs']['cinder-volume']
+        cls.scheduler_log = cls.stack['logs']['cinder-scheduler']
         # The admin of the admin project, through keystone; both clients
         # find their endpoints in the catalog.
         auth = ks_identity.Password(**cls.stack['auth'])
@@ -169,6 +170,7 @@ class E2ETestCase(unittest.TestCase):
         self.addCleanup(tmp.cleanup)
         self.tmp = tmp.name
         self.log_offset = os.path.getsize(self.volume_log)
+        self.scheduler_log_offset = os.path.getsize(self.scheduler_log)
         self.files_before = set(self.backend_files())
 
     # -------------------------------------------------------- glance
@@ -364,7 +366,17 @@ class E2ETestCase(unittest.TestCase):
             return f.read()
 
     def log_errors(self, *needles):
-        lines = [line for line in self.new_log().splitlines()
+        """WARNING and ERROR lines of cinder-volume, then of the scheduler.
+
+        A request the scheduler could not place never reaches the volume
+        service; its reason (a filter, a backend reported down) is in the
+        scheduler's log.
+        """
+        with open(self.scheduler_log, errors='replace') as f:
+            f.seek(self.scheduler_log_offset)
+            scheduler = f.read()
+        lines = [line for text in (self.new_log(), scheduler)
+                 for line in text.splitlines()
                  if (' ERROR ' in line or ' WARNING ' in line) and
                  (not needles or any(n in line for n in needles))]
         return '\n'.join(lines[-40:])
