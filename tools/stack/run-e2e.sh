@@ -20,6 +20,14 @@ teardown() {
 }
 trap teardown EXIT
 
+# Services whose default port is taken on this machine move to free ones.
+moved=$("$HERE/free-ports") || exit 1
+if [[ -n $moved ]]; then
+    echo "run-e2e: default ports in use, moving:" \
+        "$(tr '\n' ' ' <<< "${moved//export /}")"
+    eval "$moved"
+fi
+
 start=$(date +%s)
 if ! "$STACK" up; then
     echo "run-e2e: bring-up failed after $(($(date +%s) - start))s;" \
