@@ -19,13 +19,17 @@ layer names in the store are the only record.
 """
 
 from cinder import exception as cinder_exception
+from cinder import objects
 from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils import units
 
 from cinder_auxo.drivers import image_flows
+from cinder_auxo.drivers import peers
+from cinder_auxo.engine import migration
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
+from cinder_auxo.engine import views
 from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
@@ -33,6 +37,27 @@ LOG = logging.getLogger(__name__)
 
 def _attached(volume):
     return volume.attach_status == 'attached' or volume.status == 'in-use'
+
+
+# What an attach in this state is for: cinder's own data paths copy the
+# attached path as plain disk bytes (doc/attach.md, "cinder's own data
+# paths"). Anything else is a hypervisor, which opens the chain itself.
+READS_DISK = 'reads'
+WRITES_DISK = 'writes'
+
+
+def data_path_role(volume):
+    """READS_DISK, WRITES_DISK or None for an attach of ``volume``."""
+    migration = volume.migration_status or ''
+    if volume.status == 'restoring-backup' or migration.startswith(
+            'target:'):
+        # A restore or a migration overwrites the whole disk.
+        return WRITES_DISK
+    if volume.attach_status == 'attached':
+        return None
+    if volume.status == 'backing-up' or migration == 'migrating':
+        return READS_DISK
+    return None
 
 
 class ChainDriverMixin(image_flows.ImageFlowsMixin):
@@ -89,11 +114,11 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
     # -- volumes ---------------------------------------------------------
 
     def create_volume(self, volume):
-        self.engine.create_volume(volume.id, qemu.gib(volume.size),
+        self.engine.create_volume(volume.name_id, qemu.gib(volume.size),
                                   self._volume_fmt)
 
     def delete_volume(self, volume):
-        top = self.engine.find(naming.VOLUME, volume.id)
+        top = self.engine.find(naming.VOLUME, volume.name_id)
         images = []
         if top is not None:
             try:
@@ -103,26 +128,42 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
             except exception.AuxoException as e:
                 LOG.warning('Volume %s has an unusable chain: %s',
                             volume.id, e)
-        self.engine.delete_volume(volume.id)
+        self.engine.delete_volume(volume.name_id)
         # A superseded base generation goes with its last child.
         for image_id in images:
             self.image_cache.collect_superseded(image_id)
 
     def extend_volume(self, volume, new_size):
         self._refuse_if_attached(volume, 'extend')
-        self.engine.extend(volume.id, qemu.gib(new_size))
+        self.engine.extend(volume.name_id, qemu.gib(new_size))
 
     def create_cloned_volume(self, volume, src_vref):
         self._refuse_if_attached(src_vref, 'clone')
-        self.engine.clone_volume(src_vref.id, volume.id,
+        self.engine.clone_volume(src_vref.name_id, volume.name_id,
                                  qemu.gib(volume.size), self._volume_fmt,
                                  self._clone_mode)
+
+    def migrate_volume(self, context, volume, host):
+        """Move a detached volume to another auxo storage of this host.
+
+        Only the volume's own data is copied (engine/migration.py); any
+        other destination gets cinder's generic copy, through raw views.
+        """
+        if _attached(volume):
+            return False, None
+        peer = peers.peer_driver(self, host)
+        if peer is None:
+            return False, None
+        migration.move_volume(self.engine, volume.name_id, peer.engine,
+                              peer.image_cache, peer._volume_fmt)
+        self.delete_volume(volume)
+        return True, None
 
     # -- snapshots -------------------------------------------------------
 
     def create_snapshot(self, snapshot):
         self._refuse_if_attached(snapshot.volume, 'snapshot')
-        self.engine.create_snapshot(snapshot.volume_id, snapshot.id)
+        self.engine.create_snapshot(snapshot.volume.name_id, snapshot.id)
 
     def delete_snapshot(self, snapshot):
         self._refuse_if_attached(snapshot.volume, 'snapshot delete')
@@ -133,29 +174,68 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
                 snapshot_name=snapshot.name) from e
 
     def create_volume_from_snapshot(self, volume, snapshot):
-        self.engine.clone_snapshot(snapshot.id, volume.id,
+        self.engine.clone_snapshot(snapshot.id, volume.name_id,
                                    qemu.gib(volume.size), self._volume_fmt,
                                    self._clone_mode)
 
     def revert_to_snapshot(self, context, volume, snapshot):
         self._refuse_if_attached(volume, 'revert')
-        self.engine.revert_to_snapshot(volume.id, snapshot.id)
+        self.engine.revert_to_snapshot(volume.name_id, snapshot.id)
 
     def snapshot_revert_use_temp_snapshot(self):
         # The frozen layer is the safety net already.
         return False
 
+    # -- backups -----------------------------------------------------------
+
     def backup_use_temp_snapshot(self):
-        return False
+        # A snapshot is backed up from its own layer (a raw export), not
+        # from a temporary volume cloned from it first.
+        return True
+
+    def get_backup_device(self, context, backup):
+        volume = objects.Volume.get_by_id(context, backup.volume_id)
+        if not backup.snapshot_id and volume.previous_status == 'in-use':
+            raise exception.VolumeAttached(
+                volume=volume.id, status='in-use',
+                operation='a backup (it would need a snapshot)')
+        return super(ChainDriverMixin, self).get_backup_device(context,
+                                                               backup)
 
     # -- connections -----------------------------------------------------
 
     def initialize_connection(self, volume, connector, **kwargs):
-        path, fmt = self.engine.active(volume.id)
+        role = data_path_role(volume)
+        if role == WRITES_DISK:
+            path = self._raw_views().raw_target(volume.name_id,
+                                                qemu.gib(volume.size))
+            return self._connection_info(volume, path, naming.RAW)
+        if role == READS_DISK:
+            path = self._raw_views().export(naming.VOLUME, volume.name_id)
+            return self._connection_info(volume, path, naming.RAW)
+        path, fmt = self.engine.active(volume.name_id)
         return self._connection_info(volume, path, fmt)
 
     def terminate_connection(self, volume, connector, **kwargs):
+        # Only cinder's own readers ever got an export.
+        self._raw_views().drop(volume.name_id)
+
+    def initialize_connection_snapshot(self, snapshot, connector, **kwargs):
+        # Only cinder attaches snapshots (backup), and reads them.
+        path = self._raw_views().export(naming.SNAPSHOT, snapshot.id)
+        return self._connection_info(snapshot.volume, path, naming.RAW)
+
+    def terminate_connection_snapshot(self, snapshot, connector, **kwargs):
+        self._raw_views().drop(snapshot.id)
+
+    def create_export_snapshot(self, context, snapshot, connector):
         pass
+
+    def remove_export_snapshot(self, context, snapshot):
+        pass
+
+    def _raw_views(self):
+        return views.RawViews(self.engine)
 
     def create_export(self, context, volume, connector):
         pass

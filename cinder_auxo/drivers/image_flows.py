@@ -87,7 +87,8 @@ class ImageFlowsMixin(object):
         size = qemu.gib(volume.size)
         source_volume = self._local_image_volume(context, image_location)
         if source_volume:
-            self.engine.overlay_on_volume(source_volume, volume.id, size)
+            self.engine.overlay_on_volume(source_volume, volume.name_id,
+                                          size)
             LOG.info('Volume %(volume)s created from image %(image)s as an '
                      'overlay on image volume %(src)s (no copy)',
                      {'volume': volume.id, 'image': image_id,
@@ -96,7 +97,7 @@ class ImageFlowsMixin(object):
         source = self._image_source(context, image_service, image_meta)
         try:
             _layer, downloaded = self.image_cache.create_volume(
-                image_id, image_meta, source.fetch, volume.id, size,
+                image_id, image_meta, source.fetch, volume.name_id, size,
                 self._volume_fmt, parent=source.parent)
         except cinder_exception.ImageUnacceptable as e:
             LOG.error('Refusing image %(image)s for volume %(volume)s: '
@@ -133,30 +134,33 @@ class ImageFlowsMixin(object):
                                        parent if parent_id else None)
 
     def _local_image_volume(self, context, image_location):
-        """An image volume (``cinder://``) on this storage, detached."""
+        """Layer id of an image volume (``cinder://``) on this storage.
+
+        Only a detached one is shared.
+        """
         for vid in _cinder_volume_ids(image_location):
-            if self.engine.find(naming.VOLUME, vid) is None:
-                continue
             try:
                 src = objects.Volume.get_by_id(context, vid)
             except cinder_exception.VolumeNotFound:
                 continue
+            if self.engine.find(naming.VOLUME, src.name_id) is None:
+                continue
             if src.attach_status == 'attached':
                 LOG.info('Image volume %s is attached; not sharing it', vid)
                 continue
-            return vid
+            return src.name_id
         return None
 
     def copy_image_to_volume(self, context, volume, image_service, image_id,
                              disable_sparse=False):
         """Stock path (cache disabled): a full, independent copy."""
-        path, fmt = self.engine.active(volume.id)
+        path, fmt = self.engine.active(volume.name_id)
         image_utils.fetch_to_volume_format(
             context, image_service, image_id, path, fmt,
             self.configuration.volume_dd_blocksize, size=volume.size,
             run_as_root=False, disable_sparse=disable_sparse)
         # The converted file has the image's virtual size: grow it back.
-        self.engine.extend(volume.id, qemu.gib(volume.size))
+        self.engine.extend(volume.name_id, qemu.gib(volume.size))
 
     # -- upload to image ---------------------------------------------------
 
@@ -184,7 +188,7 @@ class ImageFlowsMixin(object):
     def _upload_full(self, context, volume, image_service, image_meta, tmp):
         """The whole chain, in the image's disk format."""
         disk_format = image_meta['disk_format']
-        self.engine.flatten_to(volume.id, tmp,
+        self.engine.flatten_to(volume.name_id, tmp,
                                image_utils.fixup_disk_format(disk_format))
         if _props(image_meta).get(image_cache.DELTA_PARENT):
             # Cinder copies the source image's properties to the new
@@ -199,7 +203,8 @@ class ImageFlowsMixin(object):
 
     def _upload_delta(self, context, volume, image_service, image_meta, tmp):
         """Only the layers above the image base; see doc/templates.md."""
-        parent_id, parent_base = delta.image_base_of(self.engine, volume.id)
+        parent_id, parent_base = delta.image_base_of(self.engine,
+                                                     volume.name_id)
         if parent_id is None:
             LOG.warning('Volume %s was not made from a cached image: '
                         'uploading it in full', volume.id)
@@ -212,7 +217,7 @@ class ImageFlowsMixin(object):
         parent_meta = image_service.show(context, parent_id)
         checksum = (parent_meta.get('os_hash_value') or
                     parent_meta.get('checksum'))
-        delta.export_delta(self.engine, volume.id, parent_base, tmp)
+        delta.export_delta(self.engine, volume.name_id, parent_base, tmp)
         image_service.update(context, image_meta['id'], {'properties': {
             image_cache.DELTA_PARENT: parent_id,
             image_cache.DELTA_PARENT_CHECKSUM: checksum,

@@ -235,7 +235,7 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
 
     def _connection_info(self, volume, path, fmt):
         store = self.engine.volumes
-        layers = self.engine.chain(self.engine.volume(volume.id))
+        layers = self.engine.chain(self.engine.volume(volume.name_id))
         top = layers[0]
         return {
             'driver_volume_type': PROTOCOL,
@@ -275,15 +275,16 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
         return {'conn': conn, 'device': device, 'connector': connector}
 
     def local_path(self, volume, vg=None):
-        return self.engine.active(volume.id)[0]
+        return self.engine.active(volume.name_id)[0]
 
     # -- what LVMVolumeDriver would do on plain LVs ------------------------
 
     def migrate_volume(self, ctxt, volume, host, thin=False,
                        mirror_count=0):
-        # An LV copy would cut a qcow2 overlay from its backing LVs: let
-        # cinder migrate generically (attach and copy the content).
-        return False, None
+        # Not LVMVolumeDriver's LV copy, which would cut a qcow2 overlay
+        # from its backing LVs: the engine's move to another auxo storage
+        # of this host (cinder cannot attach lvmsan volumes itself).
+        return base.ChainDriverMixin.migrate_volume(self, ctxt, volume, host)
 
     def retype(self, context, volume, new_type, diff, host):
         return False
@@ -350,7 +351,7 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
                              disable_sparse=False):
         if self._volume_fmt == naming.RAW:
             # A raw LV takes the image as is, at its full size.
-            path, fmt = self.engine.active(volume.id)
+            path, fmt = self.engine.active(volume.name_id)
             image_utils.fetch_to_raw(
                 context, image_service, image_id, path,
                 self.configuration.volume_dd_blocksize, size=volume.size,

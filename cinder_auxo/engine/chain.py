@@ -258,13 +258,21 @@ class ChainEngine(snapshots.SnapshotOps):
         self.validate(source)
         work = self.copy_to_temp(source.path, source.fmt, self.volumes, fmt,
                                  size_bytes)
+        return self.publish_volume(work, volume_id)
+
+    def publish_volume(self, work, volume_id):
+        """Publish a filled work layer as a new volume.
+
+        Nothing is left on failure.
+        """
         dest = Layer(self.volumes, naming.layer(naming.VOLUME, volume_id,
-                                                fmt))
+                                                work.fmt))
         with work.store.remove_on_error(work.name):
             with self.chain_lock():
-                if dest.store.exists(dest.name):
+                if self.find(naming.VOLUME, volume_id) is not None:
                     raise exception.AuxoException(
-                        reason='%s already exists' % dest.path)
+                        reason='volume %s already exists in %s' %
+                               (volume_id, self.volumes.storage_id))
                 work.store.rename(work.name, dest.name)
         return dest
 
@@ -346,6 +354,43 @@ class ChainEngine(snapshots.SnapshotOps):
         self.validate(top)
         return top.path, top.fmt
 
+    def replace_volume(self, volume_id, work):
+        """Make the filled work layer ``work`` the volume's only layer.
+
+        The old top goes, and the layers below it that nothing else
+        needs. The new layer is published before the old one is deleted:
+        a crash in between leaves the old content readable (see
+        ``_repair_replaced``).
+        """
+        with self.chain_lock():
+            top = self.volume(volume_id)
+            kids = self.children(top)
+            if kids:
+                raise exception.LayerBusy(
+                    name=top.name,
+                    reason='layers %s are backed by it' %
+                           ', '.join(k.name for k in kids))
+            try:
+                below = self._backing(top)
+            except (exception.UnsafeBackingFile,
+                    exception.QemuImgError) as e:
+                LOG.warning('Replacing %s, whose chain is unusable: %s',
+                            top.path, e)
+                below = None
+            new = Layer(self.volumes, naming.layer(naming.VOLUME, volume_id,
+                                                   work.fmt))
+            same_name = new.name == top.name
+            if same_name and not top.store.atomic_replace:
+                # LVM cannot rename over an LV: the old one goes first.
+                top.store.deactivate(top.name)
+                top.store.delete(top.name)
+            work.store.rename(work.name, new.name)
+            if not same_name:
+                top.store.deactivate(top.name)
+                top.store.delete(top.name)
+            self._collect(below)
+        return new
+
     def flatten_to(self, volume_id, dest_path, dest_fmt):
         """Write the volume's whole content into a new file."""
         top = self.volume(volume_id)
@@ -356,21 +401,24 @@ class ChainEngine(snapshots.SnapshotOps):
     def cleanup(self):
         """Undo what a crash left behind; returns the names removed.
 
-        Work files (``.tmp-*``) are deleted. A layer whose backing
-        snapshot was renamed to ``layer-*`` by ``_retire`` just before the
-        crash is re-pointed at the renamed layer.
+        Work files (``.tmp-*``) and raw exports are deleted. A layer whose
+        backing snapshot was renamed to ``layer-*`` by ``_retire`` just
+        before the crash is re-pointed at the renamed layer.
         """
         removed = []
         with self.chain_lock():
             for store in self.stores:
                 for name in store.list():
-                    if naming.is_temp(name):
+                    if naming.is_temp(name) or naming.is_export(name):
                         LOG.warning('Removing %s left by an interrupted '
                                     'operation', store.path(name))
                         store.deactivate(name)
                         store.delete(name)
                         removed.append(name)
                     elif naming.is_layer(name):
+                        if self._repair_replaced(store, name):
+                            removed.append(name)
+                            continue
                         layer = Layer(store, name)
                         try:
                             self._repair_retired_link(layer)
@@ -395,3 +443,24 @@ class ChainEngine(snapshots.SnapshotOps):
                         'delete)', layer.path, anon.path)
             self.qemu.rebase(layer.path, layer.fmt, anon.path, anon.fmt,
                              unsafe=True)
+
+    def _repair_replaced(self, store, name):
+        """Finish a ``replace_volume`` to a raw layer cut by a crash.
+
+        Both ``volume-<id>`` and ``volume-<id>.raw`` exist only when the
+        crash came after the raw target was published and before the
+        qcow2 top was deleted, so before anything was written into the
+        raw one: the qcow2 chain holds the volume's content; the empty raw
+        layer goes. Returns True if ``name`` was removed.
+        """
+        parsed = naming.parse(name)
+        if parsed.kind != naming.VOLUME or parsed.fmt != naming.RAW:
+            return False
+        if not store.exists(naming.layer(naming.VOLUME, parsed.ident)):
+            return False
+        LOG.warning('Removing %s: an interrupted conversion to a raw '
+                    'layer left it beside the volume\'s qcow2 chain',
+                    store.path(name))
+        store.deactivate(name)
+        store.delete(name)
+        return True

@@ -22,6 +22,10 @@ format, so the format is never sniffed from bytes a guest could write:
                                 kept while other layers depend on it
 ``base-<image uuid>-g<N>[.raw]``  generation N of an image's cached base
 ``.tmp-<uuid>[.<fmt>]``        work in progress; removed at start-up
+``export-<uuid>.raw``           a raw copy of a volume's or snapshot's
+                                content, read by cinder's own data paths
+                                (backup, generic migration); removed on
+                                detach and at start-up
 ==============================  =======================================
 
 No suffix means qcow2.
@@ -41,12 +45,14 @@ LAYER = 'layer'
 BASE = 'base'
 TEMP = 'temp'
 TEMP_PREFIX = '.tmp-'
+EXPORT = 'export'
 
 _UUID = r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 _LAYER_RE = re.compile(
     r'^(?P<kind>volume|snapshot|layer)-(?P<id>%s)(?P<raw>\.raw)?$' % _UUID)
 _BASE_RE = re.compile(
     r'^base-(?P<id>%s)-g(?P<gen>[1-9][0-9]{0,5})(?P<raw>\.raw)?$' % _UUID)
+_EXPORT_RE = re.compile(r'^export-(?P<id>%s)\.raw$' % _UUID)
 _TEMP_RE = re.compile(
     r'^\.tmp-(?P<id>%s)(\.(?P<suffix>qcow2|raw|download))?$' % _UUID)
 
@@ -78,6 +84,10 @@ def base(image_id, generation, fmt=QCOW2):
                                     reason='generations start at 1')
     return 'base-%s-g%d%s' % (check_uuid(image_id, 'image id'), generation,
                               _suffix(fmt))
+
+
+def export(ident):
+    return 'export-%s.raw' % check_uuid(ident)
 
 
 def temp(ident, suffix=''):
@@ -122,6 +132,10 @@ def is_layer(name):
 
 def is_temp(name):
     return bool(_TEMP_RE.match(name))
+
+
+def is_export(name):
+    return bool(_EXPORT_RE.match(name))
 
 
 def fmt_of(name):

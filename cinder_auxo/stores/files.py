@@ -66,7 +66,8 @@ class FileStore(base.Store):
                 reason='%s is on a read-only file system' % self.directory)
 
     def path(self, name):
-        if not (naming.is_layer(name) or naming.is_temp(name)):
+        if not (naming.is_layer(name) or naming.is_temp(name) or
+                naming.is_export(name)):
             raise exception.InvalidName(name=name, reason='not a layer name')
         return os.path.join(self.directory, name)
 

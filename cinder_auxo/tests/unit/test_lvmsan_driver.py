@@ -217,8 +217,17 @@ class LVMSANDriverTestCase(base.TestCase):
     # -- what the LVM base class must not do here --------------------------
 
     def test_no_lv_copy_migration(self):
-        self.assertEqual((False, None),
-                         self.driver().migrate_volume(self.ctxt, None, {}))
+        # Another host: not the LVM base class's LV copy, cinder's own.
+        drv = self.driver()
+        drv.host = 'node1@%s' % BACKEND
+        vol = fake_volume.fake_volume_obj(self.ctxt, status='available',
+                                          attach_status='detached')
+        with mock.patch.object(lvm_driver.LVMVolumeDriver,
+                               'migrate_volume') as lv_copy:
+            self.assertEqual((False, None), drv.migrate_volume(
+                self.ctxt, vol, {'host': 'node2@other#other',
+                                 'capabilities': {}}))
+        lv_copy.assert_not_called()
 
     def test_no_manage(self):
         self.assertRaises(NotImplementedError,
