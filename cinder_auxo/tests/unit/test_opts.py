@@ -39,7 +39,8 @@ class OptionHelpTestCase(base.TestCase):
         listed = [('backend_defaults', [cfg.StrOpt('documented', help='x'),
                                         cfg.StrOpt('bare'),
                                         cfg.IntOpt('blank', help='  ')])]
-        with mock.patch.object(opts, 'list_opts', return_value=listed):
+        with mock.patch.object(opts, 'list_opts', return_value=listed,
+                               autospec=True):
             self.assertEqual(['backend_defaults.bare',
                               'backend_defaults.blank'], undocumented())
 
