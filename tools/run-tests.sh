@@ -2,10 +2,12 @@
 # Every test of cinder_auxo, on a fresh Debian 12 machine, as root:
 #
 #   tools/run-tests.sh            all stages
-#   tools/run-tests.sh tox        style, config sample, unit, functional only
+#   tools/run-tests.sh tox        style, config sample, docs, release notes,
+#                                 unit, functional only
 #   tools/run-tests.sh e2e vm     only the named stages
 #
-# Stages: tox (pep8, genconfig, bashate, py3, functional), e2e (an all-in-one
+# Stages: tox (pep8, genconfig, bashate, docs, releasenotes, py3,
+# functional), e2e (an all-in-one
 # cinder + Glance stack with this driver, the end-to-end suite, teardown),
 # vm (the storage-node VM: LVM and iSCSI tests of the SAN driver).
 # It installs what it needs: qemu-utils from apt, tox in a venv of its own
@@ -61,7 +63,7 @@ ensure_apt qemu-utils python3-venv git
 
 if want tox; then
     ensure_tox || { echo "cannot install tox"; exit 1; }
-    stage tox .tox-bootstrap/bin/tox -e pep8,genconfig,bashate,py3,functional
+    stage tox .tox-bootstrap/bin/tox -e pep8,genconfig,bashate,docs,releasenotes,py3,functional
 fi
 if want e2e; then
     stage e2e tools/stack/run-e2e.sh

@@ -193,7 +193,8 @@ class TemplateTestCase(tld.LocalDriverBase):
         self.assertIn('checksum', str(err))
         del self.images.meta[x['id']]
         with mock.patch.object(self.images, 'show',
-                               side_effect=self._show_or_not_found):
+                               side_effect=self._show_or_not_found,
+                               autospec=True):
             err = self.assertRaises(cinder_exception.ImageUnacceptable,
                                     self._new_volume, self.other, y)
         self.assertIn('which is gone', str(err))
@@ -266,7 +267,7 @@ class TemplateTestCase(tld.LocalDriverBase):
         meta = {'id': uuidutils.generate_uuid(), 'disk_format': 'raw',
                 'properties': {}}
         with mock.patch.object(objects.Volume, 'get_by_id',
-                               return_value=image_volume):
+                               return_value=image_volume, autospec=True):
             vols = []
             for _i in range(2):
                 vol = self._volume()

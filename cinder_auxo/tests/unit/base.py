@@ -54,6 +54,6 @@ class TestCase(base.BaseTestCase):
 
     def setUp(self):
         super(TestCase, self).setUp()
-        self.useFixture_sleep = mock.patch('time.sleep').start()
+        self.useFixture_sleep = mock.patch('time.sleep', autospec=True).start()
         self.addCleanup(mock.patch.stopall)
         self.execute = FakeExecutor()

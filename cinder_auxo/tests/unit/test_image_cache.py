@@ -42,9 +42,10 @@ class VerifyTestCase(base.TestCase):
         engine = mock.Mock()
         self.cache = image_cache.ImageCache(engine, mock.Mock(), mock.Mock())
         self.info = mock.patch(
-            'cinder.image.image_utils.qemu_img_info').start()
+            'cinder.image.image_utils.qemu_img_info', autospec=True).start()
         self.digest = mock.patch.object(image_cache, '_file_digest',
-                                        return_value='abc').start()
+                                        return_value='abc',
+                                        autospec=True).start()
 
     @ddt.unpack
     @ddt.data(({'backing': '/etc/hostname'}, 'backing file'),

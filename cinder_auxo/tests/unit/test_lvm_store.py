@@ -85,7 +85,7 @@ class LVMStoreTestCase(base.TestCase):
                                   self.conf_dir, volume_clear='zero',
                                   volume_clear_size=128)
         self.clear = mock.patch(
-            'cinder.volume.volume_utils.clear_volume').start()
+            'cinder.volume.volume_utils.clear_volume', autospec=True).start()
 
     @staticmethod
     def _vgs(argv):
@@ -174,7 +174,8 @@ class LVMStoreTestCase(base.TestCase):
     # -- check -----------------------------------------------------------
 
     def test_check_without_a_lun_device(self):
-        with mock.patch.object(self.store, 'lun_devices', return_value=[]):
+        with mock.patch.object(self.store, 'lun_devices', return_value=[],
+                               autospec=True):
             e = self.assertRaises(exception.StorageUnavailable,
                                   self.store.check)
         self.assertIn('no block device of the SAN LUN', e.msg)
@@ -185,7 +186,7 @@ class LVMStoreTestCase(base.TestCase):
         self.execute.on_tool('pvs', ('  /dev/sdc|%s\n  /dev/sdb|other\n' % VG,
                                      ''))
         with mock.patch.object(self.store, 'lun_devices',
-                               return_value=['/dev/sdb']):
+                               return_value=['/dev/sdb'], autospec=True):
             e = self.assertRaises(exception.StorageUnavailable,
                                   self.store.check)
         self.assertIn('volume group %s is on /dev/sdc, not on the '
@@ -202,7 +203,7 @@ class LVMStoreTestCase(base.TestCase):
             % VG, exit_code=5))
         self.execute.on_tool('pvs', ('', ''))
         with mock.patch.object(self.store, 'lun_devices',
-                               return_value=['/dev/sdb']):
+                               return_value=['/dev/sdb'], autospec=True):
             e = self.assertRaises(exception.StorageUnavailable,
                                   self.store.check)
         self.assertIn('volume group %s not found on the SAN LUN' % VG,
@@ -211,7 +212,7 @@ class LVMStoreTestCase(base.TestCase):
     def test_check_other_lvm_failure(self):
         self.execute.on_tool('vgs', base.process_error('  I/O error'))
         with mock.patch.object(self.store, 'lun_devices',
-                               return_value=['/dev/sdb']):
+                               return_value=['/dev/sdb'], autospec=True):
             e = self.assertRaises(exception.StorageUnavailable,
                                   self.store.check)
         self.assertIn('LVM failed on %s: I/O error' % VG, e.msg)
@@ -220,7 +221,7 @@ class LVMStoreTestCase(base.TestCase):
         self.execute.on_tool('vgs', ('', ''))
         self.execute.on_tool('pvs', ('  /dev/sdb|other\n', ''))
         with mock.patch.object(self.store, 'lun_devices',
-                               return_value=['/dev/sdb']):
+                               return_value=['/dev/sdb'], autospec=True):
             e = self.assertRaises(exception.StorageUnavailable,
                                   self.store.check)
         self.assertIn('volume group %s not found on the SAN LUN' % VG,
@@ -228,7 +229,7 @@ class LVMStoreTestCase(base.TestCase):
 
     def test_check_ok_reads_through_the_filter(self):
         with mock.patch.object(self.store, 'lun_devices',
-                               return_value=['/dev/sdb']):
+                               return_value=['/dev/sdb'], autospec=True):
             self.store.check()
         vgs = self.execute.tool_calls('vgs')[0]
         self.assertIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, vgs)
@@ -273,7 +274,8 @@ class LVMStoreTestCase(base.TestCase):
                                                300 * 2 ** 20)), ''))
         order = mock.Mock()
         self.clear.side_effect = lambda *a, **k: order('clear')
-        with mock.patch.object(self.store, 'is_active', return_value=False):
+        with mock.patch.object(self.store, 'is_active', return_value=False,
+                               autospec=True):
             self.store.delete('snapshot-%s' % U)
         self.clear.assert_called_once_with(
             300, '/dev/%s/_snapshot-%s' % (VG, U), volume_clear='zero',
@@ -290,7 +292,8 @@ class LVMStoreTestCase(base.TestCase):
         self.execute.on_tool('lvs', (lvs_json(('volume-%s' % U, 2 ** 20)),
                                      ''))
         self.clear.side_effect = base.process_error('dd: error writing')
-        with mock.patch.object(self.store, 'is_active', return_value=True):
+        with mock.patch.object(self.store, 'is_active', return_value=True,
+                               autospec=True):
             self.assertRaises(base.processutils.ProcessExecutionError,
                               self.store.delete, 'volume-%s' % U)
         self.assertEqual([], self.execute.tool_calls('lvremove'))
@@ -346,7 +349,8 @@ class LVMStoreTestCase(base.TestCase):
     # -- activation --------------------------------------------------------
 
     def test_read_only_activation_writes_no_metadata(self):
-        with mock.patch.object(self.store, 'is_active', return_value=False):
+        with mock.patch.object(self.store, 'is_active', return_value=False,
+                               autospec=True):
             self.store.activate('base-%s-g1' % U, read_only=True)
         cmd = self.execute.tool_calls('lvchange')[0]
         self.assertEqual(self.env() + (
@@ -357,7 +361,8 @@ class LVMStoreTestCase(base.TestCase):
             self.assertNotIn(forbidden, cmd)
 
     def test_activation_of_an_active_lv_refreshes_it(self):
-        with mock.patch.object(self.store, 'is_active', return_value=True):
+        with mock.patch.object(self.store, 'is_active', return_value=True,
+                               autospec=True):
             self.store.activate('volume-%s' % U)
         self.assertEqual(self.env() + ('lvchange', '--refresh',
                                        '%s/volume-%s' % (VG, U)),

@@ -102,7 +102,8 @@ class LVMSANDriverTestCase(base.TestCase):
         self.assertEqual('qcow2', self.driver()._volume_fmt)
 
     def test_locks_are_coordination_locks(self):
-        with mock.patch('cinder.coordination.COORDINATOR') as coord:
+        with mock.patch('cinder.coordination.COORDINATOR',
+                        autospec=True) as coord:
             self.driver()._lock('chain')
         coord.get_lock.assert_called_once_with('auxo-lvmsan-%s-chain' % VG)
 
@@ -125,12 +126,15 @@ class LVMSANDriverTestCase(base.TestCase):
     def test_setup_activates_the_group_after_the_checks(self):
         drv = self.driver()
         store = drv.engine.volumes
-        with mock.patch.object(drv.target, 'problem', return_value=None), \
-                mock.patch.object(store, 'check') as check, \
+        with mock.patch.object(drv.target, 'problem', return_value=None,
+                               autospec=True), \
+                mock.patch.object(store, 'check', autospec=True) as check, \
                 mock.patch.object(lvm_store.LVMStore, 'vg',
                                   new_callable=mock.PropertyMock), \
-                mock.patch.object(store, 'activate_all') as activate_all, \
-                mock.patch.object(drv, '_check_engine') as check_engine:
+                mock.patch.object(store, 'activate_all',
+                                  autospec=True) as activate_all, \
+                mock.patch.object(drv, '_check_engine',
+                                  autospec=True) as check_engine:
             drv.check_for_setup_error()
         check.assert_called_once_with()
         activate_all.assert_called_once_with()
@@ -141,7 +145,8 @@ class LVMSANDriverTestCase(base.TestCase):
     def test_stats_down_without_a_session(self):
         drv = self.driver()
         with mock.patch.object(drv.target, 'problem',
-                               return_value='no iSCSI session to x'):
+                               return_value='no iSCSI session to x',
+                               autospec=True):
             stats = drv.get_volume_stats(refresh=True)
         self.assertEqual('down', stats['backend_state'])
         self.assertEqual('no iSCSI session to x',
@@ -152,17 +157,21 @@ class LVMSANDriverTestCase(base.TestCase):
         drv = self.driver()
         down = {'backend_state': 'down', 'backend_state_reason': 'no VG',
                 'total_capacity_gb': 0, 'free_capacity_gb': 0}
-        with mock.patch.object(drv.target, 'problem', return_value=None), \
-                mock.patch.object(drv, '_chain_stats', return_value=down):
+        with mock.patch.object(drv.target, 'problem', return_value=None,
+                               autospec=True), \
+                mock.patch.object(drv, '_chain_stats', return_value=down,
+                                  autospec=True):
             stats = drv.get_volume_stats(refresh=True)
         self.assertEqual('no VG', stats['backend_state_reason'])
 
     def test_stats_up_are_thick(self):
         drv = self.driver()
-        with mock.patch.object(drv.target, 'problem', return_value=None), \
+        with mock.patch.object(drv.target, 'problem', return_value=None,
+                               autospec=True), \
                 mock.patch.object(drv, '_chain_stats',
                                   return_value={'backend_state': 'up',
-                                                'total_capacity_gb': 4.0}):
+                                                'total_capacity_gb': 4.0},
+                                  autospec=True):
             stats = drv.get_volume_stats(refresh=True)
         self.assertEqual('up', stats['backend_state'])
         self.assertEqual('iSCSI', stats['storage_protocol'])
@@ -183,8 +192,9 @@ class LVMSANDriverTestCase(base.TestCase):
         layers = self._chain(drv)
         vol = fake_volume.fake_volume_obj(self.ctxt, id=VOL)
         with mock.patch.object(drv.engine, 'volume',
-                               return_value=layers[0]), \
-                mock.patch.object(drv.engine, 'chain', return_value=layers):
+                               return_value=layers[0], autospec=True), \
+                mock.patch.object(drv.engine, 'chain', return_value=layers,
+                                  autospec=True):
             info = drv.initialize_connection(vol, {'initiator': 'iqn.x'})
         self.assertEqual('lvmsan', info['driver_volume_type'])
         data = info['data']
@@ -208,9 +218,10 @@ class LVMSANDriverTestCase(base.TestCase):
         conn = {'driver_volume_type': 'lvmsan', 'data': {'x': 1}}
         with mock.patch.object(lvmsan.SanLVConnector,
                                'connect_volume',
-                               return_value={'path': '/dev/vg/lv'}) as cv:
+                               return_value={'path': '/dev/vg/lv'},
+                               autospec=True) as cv:
             info = drv._connect_device(conn)
-        cv.assert_called_once_with({'x': 1})
+        cv.assert_called_once_with(info['connector'], {'x': 1})
         self.assertIsInstance(info['connector'], lvmsan.SanLVConnector)
         self.assertEqual('/dev/vg/lv', info['device']['path'])
 
@@ -244,10 +255,11 @@ class SanLVConnectorTestCase(base.TestCase):
         self.lun.connect_volume.return_value = {'type': 'block',
                                                 'path': '/dev/sdb'}
         mock.patch('cinder.volume.volume_utils.brick_get_connector',
-                   return_value=self.lun).start()
-        self.check = mock.patch.object(lvm_store.LVMStore, 'check').start()
+                   return_value=self.lun, autospec=True).start()
+        self.check = mock.patch.object(lvm_store.LVMStore, 'check',
+                                       autospec=True).start()
         mock.patch.object(lvm_store.LVMStore, 'is_active',
-                          return_value=False).start()
+                          return_value=False, autospec=True).start()
         self.connector = lvmsan.SanLVConnector(None, self.execute, self.tmp)
         self.data = {
             'lun_protocol': 'iscsi', 'lun': {'target_iqn': IQN},
@@ -265,7 +277,7 @@ class SanLVConnectorTestCase(base.TestCase):
     def test_connect_activates_the_chain_bottom_up(self):
         device = self.connector.connect_volume(self.data)
         self.lun.connect_volume.assert_called_once_with({'target_iqn': IQN})
-        self.check.assert_called_once_with()
+        self.check.assert_called_once_with(mock.ANY)
         self.assertEqual({'type': 'block', 'format': 'qcow2',
                           'path': '/dev/%s/volume-%s' % (VG, VOL),
                           'lun_path': '/dev/sdb'}, device)
