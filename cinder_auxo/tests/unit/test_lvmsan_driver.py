@@ -234,7 +234,7 @@ class LVMSANDriverTestCase(base.TestCase):
         vol = fake_volume.fake_volume_obj(self.ctxt, status='available',
                                           attach_status='detached')
         with mock.patch.object(lvm_driver.LVMVolumeDriver,
-                               'migrate_volume') as lv_copy:
+                               'migrate_volume', autospec=True) as lv_copy:
             self.assertEqual((False, None), drv.migrate_volume(
                 self.ctxt, vol, {'host': 'node2@other#other',
                                  'capabilities': {}}))
