@@ -13,7 +13,8 @@
 """Moving and protecting desktops through cinder, checked by data.
 
 Two local storages of one host (``local1`` and ``local2``, like a compute
-node's /opt/sata and /opt/ssd) and cinder-backup's POSIX driver. Every
+node's /opt/sata and /opt/ssd), a backend of cinder's own NfsDriver
+(``nfs``, see tools/stack/README.md) and cinder-backup's POSIX driver. Every
 move is checked against a raw copy of what the desktop read before it
 (``qemu-img compare``), and on disk: where its layers are, what is left
 behind, which bases its chain uses.
@@ -63,14 +64,19 @@ class MigrationTest(base.E2ETestCase):
         path = self.path_on(backend, vol)
         base.write_pattern(path, byte, offset, length, self.fmt_of(path))
 
-    def untyped(self):
-        """A volume type any backend may serve (migrate checks types)."""
+    def any_auxo_type(self):
+        """A volume type both auxo storages may serve.
+
+        A migration's destination must pass the scheduler's filters for
+        the volume's type.
+        """
         name = 'auxo-e2e-any'
         for vtype in self.cinder.volume_types.list():
             if vtype.name == name:
                 return vtype
         vtype = self.cinder.volume_types.create(name)
         self.addCleanup(self.cinder.volume_types.delete, vtype)
+        vtype.set_keys({'vendor_name': 'cinder_auxo'})
         return vtype
 
     def path_on(self, backend, vol):
@@ -100,6 +106,13 @@ class MigrationTest(base.E2ETestCase):
                 if name_id(vol) in n or vol.id in n]
         self.assertEqual([], left, 'files of %s left in %s' % (
             vol.id, backend['mount_point']))
+
+    def wait_nothing_of(self, backend, vol):
+        """After a generic migration cinder deletes the source later."""
+        base.wait_until('source of %s deleted from %s' % (
+            vol.id, backend['mount_point']), lambda: not any(
+                vol.id in n for n in os.listdir(backend['mount_point'])),
+            base.DELETE_TIMEOUT)
 
     def wait_moved(self, vol_id, backend):
         def moved():
@@ -173,7 +186,7 @@ class MigrationTest(base.E2ETestCase):
     def test_generic_migration_copies_the_disk(self):
         # cinder's own copy, as with a destination of another driver:
         # both ends see disk bytes, never a qcow2 container.
-        vol, _image_id = self.desktop(volume_type=self.untyped().name)
+        vol, _image_id = self.desktop(volume_type=self.any_auxo_type().name)
         source = self.backend_of(vol)
         dest = [b for b in (self.here, self.peer) if b is not source][0]
         ref = self.reference(source, vol)
@@ -184,11 +197,7 @@ class MigrationTest(base.E2ETestCase):
         self.assertNotEqual(vol.id, name_id(vol))
         path = self.path_on(dest, vol)
         self.assert_same(ref, path)
-        base.wait_until('source of %s deleted' % vol.id,
-                        lambda: not any(
-                            vol.id in n for n in
-                            os.listdir(source['mount_point'])),
-                        base.DELETE_TIMEOUT)
+        self.wait_nothing_of(source, vol)
         # The volume works under its new name.
         snap = self.create_snapshot(vol.id)
         self.cinder.volumes.extend(vol, 2)
@@ -197,6 +206,31 @@ class MigrationTest(base.E2ETestCase):
         self.assert_same(ref, self.path_on(dest, vol))
         self.delete_volume(vol.id)
         self.assert_nothing_of(dest, vol)
+
+    def test_retype_to_another_driver_and_back(self):
+        nfs = self.stack['backends'][self.stack['nfs_backend']]
+        vol, _image_id = self.desktop()
+        ref = self.reference(self.here, vol)
+        self.cinder.volumes.retype(vol, nfs['volume_type'], 'on-demand')
+        vol = self.wait_moved(vol.id, nfs)
+        # NfsDriver's volumes are raw files: the disk, not a container.
+        path = os.path.join(nfs['mount_point'], 'volume-%s' % name_id(vol))
+        base.execute('qemu-img', 'compare', '-U', '-f', 'raw', '-F', 'raw',
+                     ref, path)
+        self.wait_nothing_of(self.here, vol)
+
+        self.cinder.volumes.retype(vol, self.here['volume_type'],
+                                   'on-demand')
+        vol = self.wait_moved(vol.id, self.here)
+        self.assert_same(ref, self.path_on(self.here, vol))
+        base.wait_until('%s deleted' % path,
+                        lambda: not os.path.exists(path),
+                        base.DELETE_TIMEOUT)
+        snap = self.create_snapshot(vol.id)
+        self.write_on(self.here, vol, LATER_BYTE, 0, MiB)
+        self.delete_snapshot(snap.id)
+        self.assert_reads(self.path_on(self.here, vol), DESKTOP_BYTE,
+                          8 * MiB, MiB)
 
     def wait_backup(self, backup_id, status='available'):
         def reached():
