@@ -31,6 +31,7 @@ storage is local to this host, so image-cache locks are host-local
 
 import os
 
+from cinder import exception as cinder_exception
 from cinder import interface
 from cinder.volume import configuration
 from cinder.volume import driver
@@ -39,6 +40,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cinder_auxo.drivers import base
+from cinder_auxo.engine import adoption
 from cinder_auxo.engine import chain
 from cinder_auxo.engine import image_cache
 from cinder_auxo.engine import qemu
@@ -55,6 +57,16 @@ DRIVER_OPTS = (opts.image_cache_opts + opts.template_opts +
 CONF.register_opts(DRIVER_OPTS, group=configuration.SHARED_CONF_GROUP)
 
 CACHE_SUBDIR = '_base'
+
+
+def _source_name(existing_ref):
+    name = (existing_ref or {}).get('source-name')
+    if not name:
+        raise cinder_exception.ManageExistingInvalidReference(
+            existing_ref=existing_ref,
+            reason='give the name of a file in the storage directory as '
+                   'source-name')
+    return name
 
 
 @interface.volumedriver
@@ -113,6 +125,21 @@ class LocalFileDriver(base.ChainDriverMixin, driver.VolumeDriver):
 
     def _connection_info(self, volume, path, fmt):
         return local_target.connection_info(volume.id, path, fmt)
+
+    # -- adopting existing files (cinder manage) -------------------------
+
+    def manage_existing_get_size(self, volume, existing_ref):
+        return self._adoption().size_gb(_source_name(existing_ref))
+
+    def manage_existing(self, volume, existing_ref):
+        self._adoption().adopt(_source_name(existing_ref), volume.name_id,
+                               qemu.gib(volume.size))
+
+    def unmanage(self, volume):
+        self._adoption().release(volume.name_id)
+
+    def _adoption(self):
+        return adoption.Adoption(self.engine)
 
     # -- stats -----------------------------------------------------------
 

@@ -66,7 +66,8 @@ class ChainEngine(snapshots.SnapshotOps):
     def chain_lock(self):
         return self._lock('chain')
 
-    def _locate(self, path, referrer):
+    def locate(self, path, referrer):
+        """The layer of ours at ``path``; refuses anything else."""
         for store in self.stores:
             name = store.owns(path)
             if name:
@@ -84,7 +85,7 @@ class ChainEngine(snapshots.SnapshotOps):
             return None
         if not os.path.isabs(name):
             name = os.path.join(os.path.dirname(layer.path), name)
-        return self._locate(name, layer.path)
+        return self.locate(name, layer.path)
 
     def chain(self, layer):
         """[layer, its backing, ..., bottom]; every link validated."""

@@ -21,6 +21,7 @@ runs between two LocalFileDriver storages configured in one cinder.conf.
 import os
 import subprocess
 
+from cinder import exception as cinder_exception
 from cinder.tests.unit import fake_snapshot
 from cinder.volume import configuration
 from cinder.volume import driver as cinder_driver
@@ -312,3 +313,104 @@ class DataPathTestCase(test_local_driver.LocalDriverBase):
         vol.attach_status = 'attached'
         self.assertEqual((False, None), self._migrate(self.driver, vol, PEER))
         self.assertTrue(os.path.exists(self.vpath(vol.name_id)))
+
+
+class AdoptionTestCase(test_local_driver.LocalDriverBase):
+    """cinder manage / unmanage of files in the storage directory."""
+
+    def _file(self, name, backing=None, fmt='qcow2', size='1G'):
+        path = os.path.join(self.mount, name)
+        cmd = ['qemu-img', 'create', '-q', '-f', fmt]
+        if backing:
+            cmd += ['-b', backing, '-F', 'qcow2']
+        subprocess.run(cmd + [path, size], check=True)
+        return path
+
+    def _manage(self, name, size=None):
+        vol = self._volume(size=size or 1)
+        ref = {'source-name': name}
+        vol.size = self.driver.manage_existing_get_size(vol, ref)
+        self.driver.manage_existing(vol, ref)
+        return vol
+
+    def test_adopts_a_standalone_file(self):
+        path = self._file('desktop-01.qcow2', size='1536M')
+        base.write_pattern(path, 0x21, 5 * MiB, MiB)
+        vol = self._manage('desktop-01.qcow2')
+        self.assertEqual(2, vol.size)
+        top, fmt = self.driver.engine.active(vol.name_id)
+        base.read_pattern(top, 0x21, 5 * MiB, MiB)
+        self.assertEqual(2 * GiB, self.driver.engine.qemu.virtual_size(
+            top, fmt))
+        self.assertFalse(os.path.exists(path))
+
+    def test_adopts_raw_and_a_file_on_a_cached_base(self):
+        raw = self._file('old.raw', fmt='raw')
+        base.write_pattern(raw, 0x22, 0, MiB, fmt='raw')
+        vol = self._manage('old.raw')
+        base.read_pattern(self.vpath(vol.name_id, 'raw'), 0x22, 0, MiB,
+                          fmt='raw')
+        meta = self.images.add(self.image_file([(0x7e, 0, 4 * MiB)]))
+        self._from_image(meta)
+        base_path = self.driver.image_cache.latest(meta['id']).path
+        self._file('on-base.qcow2', backing=base_path)
+        vol = self._manage('on-base.qcow2')
+        top = self.driver.engine.volume(vol.name_id)
+        self.assertEqual(base_path, self.driver.engine.chain(top)[1].path)
+        base.read_pattern(top.path, 0x7e, 0, 4 * MiB)
+
+    def test_refusals_leave_the_file(self):
+        outside = os.path.join(self.tmp, 'outside.qcow2')
+        subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', outside,
+                        '1G'], check=True)
+        other = self._volume()
+        self.driver.create_volume(other)
+        # name -> (file, why it is refused)
+        cases = {
+            'no-suffix': (self._file('no-suffix'), 'must end in'),
+            'foreign.qcow2': (self._file('foreign.qcow2', backing=outside),
+                              'resolves outside'),
+            'on-volume.qcow2': (self._file(
+                'on-volume.qcow2', backing=self.vpath(other.name_id)),
+                'writable layer'),
+            'liar.qcow2': (self._file('liar.qcow2', fmt='raw'),
+                           'holds raw'),
+        }
+        os.symlink(outside, os.path.join(self.mount, 'link.qcow2'))
+        cases['link.qcow2'] = (os.path.join(self.mount, 'link.qcow2'),
+                               'not a regular file')
+        for name, (path, why) in cases.items():
+            vol = self._volume()
+            e = self.assertRaises(
+                cinder_exception.VolumeDriverException,
+                self.driver.manage_existing, vol, {'source-name': name})
+            self.assertIn(why, str(e), name)
+            self.assertTrue(os.path.lexists(path), name)
+            self.assertIsNone(self.driver.engine.find(naming.VOLUME,
+                                                      vol.name_id), name)
+        for ref in ({}, {'source-name': '../outside.qcow2'},
+                    {'source-name': 'missing.qcow2'}):
+            self.assertRaises(
+                (cinder_exception.VolumeDriverException,
+                 cinder_exception.ManageExistingInvalidReference),
+                self.driver.manage_existing_get_size, self._volume(), ref)
+
+    def test_unmanage_leaves_a_standalone_file(self):
+        meta = self.images.add(self.image_file([(0x7e, 0, 4 * MiB)]))
+        vol, _cloned = self._from_image(meta)
+        path, _fmt = self.driver.engine.active(vol.name_id)
+        base.write_pattern(path, 0x3d, 8 * MiB, MiB)
+        self.driver.unmanage(vol)
+        left = os.path.join(self.mount, 'unmanaged-%s.qcow2' % vol.name_id)
+        info = self.driver.engine.qemu.info(left, 'qcow2')
+        self.assertNotIn('backing-filename', info)
+        base.read_pattern(left, 0x7e, 0, 4 * MiB)
+        base.read_pattern(left, 0x3d, 8 * MiB, MiB)
+        self.assertIsNone(self.driver.engine.find(naming.VOLUME,
+                                                  vol.name_id))
+        self.assertEqual(self.driver.image_cache.bases(),
+                         self.driver.image_cache.unused())
+        # And it can be managed again, under another volume.
+        os.rename(left, os.path.join(self.mount, 'again.qcow2'))
+        again = self._manage('again.qcow2')
+        base.read_pattern(self.vpath(again.name_id), 0x3d, 8 * MiB, MiB)
