@@ -153,14 +153,65 @@ class ImageFlowsMixin(object):
 
     def copy_image_to_volume(self, context, volume, image_service, image_id,
                              disable_sparse=False):
-        """Stock path (cache disabled): a full, independent copy."""
+        """Create-from-image without the cache, and reimage.
+
+        cinder's os-reimage (and nova's rebuild of a volume-backed server)
+        lands here with a volume that holds a desktop. Where the storage's
+        cache can serve the image, the volume moves onto a fresh overlay
+        on the cached base: no image bytes are written for it. Otherwise
+        the image is converted in full into a work layer. Either way the
+        new layer replaces the volume's chain in one rename, so a crash
+        leaves the old content or the new (on file storages).
+        """
+        if self._reimage_from_cache(context, volume, image_service,
+                                    image_id):
+            return
+        store = self.engine.volumes
+        if not store.atomic_replace:
+            return self._convert_in_place(context, volume, image_service,
+                                          image_id, disable_sparse)
+        fmt = self._volume_fmt
+        size = qemu.gib(volume.size)
+        work = self.engine.new_work_layer(store, fmt, size)
+        with store.remove_on_error(work.name):
+            image_utils.fetch_to_volume_format(
+                context, image_service, image_id, work.path, fmt,
+                self.configuration.volume_dd_blocksize, size=volume.size,
+                run_as_root=False, disable_sparse=disable_sparse)
+            # The converted file has the image's virtual size: grow it.
+            if self.engine.qemu.virtual_size(work.path, fmt) < size:
+                self.engine.qemu.resize(work.path, fmt, size)
+            store.sync(work.name)
+            self.engine.replace_volume(volume.name_id, work)
+
+    def _convert_in_place(self, context, volume, image_service, image_id,
+                          disable_sparse):
+        # Without an atomic rename (LVs) the top layer is overwritten.
         path, fmt = self.engine.active(volume.name_id)
         image_utils.fetch_to_volume_format(
             context, image_service, image_id, path, fmt,
             self.configuration.volume_dd_blocksize, size=volume.size,
             run_as_root=False, disable_sparse=disable_sparse)
-        # The converted file has the image's virtual size: grow it back.
         self.engine.extend(volume.name_id, qemu.gib(volume.size))
+
+    def _reimage_from_cache(self, context, volume, image_service, image_id):
+        """Serve the image from the cache if it can; True if it did."""
+        if (not self.configuration.safe_get('image_volume_cache_enabled') or
+                self._volume_fmt != naming.QCOW2 or
+                volume.encryption_key_id or
+                not self.engine.volumes.atomic_replace):
+            return False
+        image_meta = image_service.show(context, image_id)
+        source = self._image_source(context, image_service, image_meta)
+        _layer, downloaded = self.image_cache.reimage_volume(
+            image_id, image_meta, source.fetch, volume.name_id,
+            qemu.gib(volume.size), parent=source.parent)
+        LOG.info('Volume %(volume)s now holds image %(image)s: a new '
+                 'overlay on the cache of %(storage)s (%(how)s)',
+                 {'volume': volume.id, 'image': image_id,
+                  'storage': self._storage_id,
+                  'how': 'downloaded' if downloaded else 'cached'})
+        return True
 
     # -- upload to image ---------------------------------------------------
 

@@ -221,6 +221,17 @@ class ChainEngine(snapshots.SnapshotOps):
                          self.qemu.virtual_size(backing.path, backing.fmt))
         return self._make(layer, size_bytes, backing=backing)
 
+    def work_overlay(self, size_bytes, backing):
+        """A new qcow2 work layer on ``backing``, in the volume store.
+
+        Published by ``replace_volume``.
+        """
+        with self.chain_lock():
+            size_bytes = max(size_bytes, self.qemu.virtual_size(
+                backing.path, backing.fmt))
+            return self._make(self._temp(self.volumes, naming.QCOW2),
+                              size_bytes, backing=backing)
+
     def new_work_layer(self, store, fmt, size_bytes):
         """Allocate an empty work layer (``.tmp-*``).
 

@@ -126,20 +126,40 @@ class ImageCache(object):
                        image it is a delta of (see ``held_base``).
         :returns: the new volume's Layer and whether it was downloaded.
         """
-        self._check_virtual_size(image_id, image_meta.get('virtual_size'),
-                                 size_bytes)
+        def make(base):
+            if volume_fmt == naming.QCOW2:
+                return self.engine.create_overlay(volume_id, size_bytes,
+                                                  base)
+            return self.engine.copy_to_volume(base, volume_id, size_bytes,
+                                              volume_fmt)
         source = ImageSource(image_id, image_meta, fetch, parent)
+        return self._on_base(source, size_bytes, make)
+
+    def reimage_volume(self, image_id, image_meta, fetch, volume_id,
+                       size_bytes, parent=None):
+        """Put an existing volume on a fresh overlay on the image's base.
+
+        What the volume held is discarded; layers it shared (snapshots,
+        bases) stay for whoever else uses them. Arguments and result as
+        for ``create_volume``.
+        """
+        def make(base):
+            work = self.engine.work_overlay(size_bytes, base)
+            with work.store.remove_on_error(work.name):
+                return self.engine.replace_volume(volume_id, work)
+        source = ImageSource(image_id, image_meta, fetch, parent)
+        return self._on_base(source, size_bytes, make)
+
+    def _on_base(self, source, size_bytes, make):
+        """(make(base), downloaded) with the image's base held."""
+        self._check_virtual_size(source.image_id,
+                                 source.meta.get('virtual_size'), size_bytes)
         with self.held_base(source, size_bytes) as (base, downloaded):
             self._check_virtual_size(
-                image_id, self.engine.qemu.virtual_size(base.path, base.fmt),
+                source.image_id,
+                self.engine.qemu.virtual_size(base.path, base.fmt),
                 size_bytes)
-            if volume_fmt == naming.QCOW2:
-                layer = self.engine.create_overlay(volume_id, size_bytes,
-                                                   base)
-            else:
-                layer = self.engine.copy_to_volume(base, volume_id,
-                                                   size_bytes, volume_fmt)
-        return layer, downloaded
+            return make(base), downloaded
 
     @contextlib.contextmanager
     def held_base(self, source, size_bytes=0):
