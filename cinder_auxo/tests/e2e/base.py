@@ -213,6 +213,20 @@ class E2ETestCase(unittest.TestCase):
             return self.wait_volume(vol.id, status)
         return vol
 
+    def delta_upload(self, volume, name):
+        """upload-to-image in delta mode; returns the new image id."""
+        self.cinder.volumes.set_metadata(
+            volume, {'auxo_image_upload_mode': 'delta'})
+        _resp, body = self.cinder.volumes.upload_to_image(
+            volume, False, name, 'bare', 'qcow2', 'community', False)
+        image_id = body['os-volume_upload_image']['image_id']
+        self.addCleanup(self._delete_image, image_id)
+        wait_until('image %s active' % image_id,
+                   lambda: self.glance.images.get(
+                       image_id)['status'] == 'active', 120)
+        self.wait_volume(volume.id, 'available')
+        return image_id
+
     def wait_volume(self, volume_id, status, timeout=VOLUME_TIMEOUT):
         def reached():
             vol = self.cinder.volumes.get(volume_id)

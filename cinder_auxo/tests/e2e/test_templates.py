@@ -40,20 +40,6 @@ class TemplateUpdateTestCase(base.E2ETestCase):
         self.assertEqual(0, out.returncode, out.stderr[-3000:])
         return json.loads(out.stdout)
 
-    def _delta_upload(self, volume, name):
-        """upload-to-image in delta mode; returns the new image id."""
-        self.cinder.volumes.set_metadata(
-            volume, {'auxo_image_upload_mode': 'delta'})
-        _resp, body = self.cinder.volumes.upload_to_image(
-            volume, False, name, 'bare', 'qcow2', 'community', False)
-        image_id = body['os-volume_upload_image']['image_id']
-        self.addCleanup(self._delete_image, image_id)
-        base.wait_until('image %s active' % image_id,
-                        lambda: self.glance.images.get(
-                            image_id)['status'] == 'active', 120)
-        self.wait_volume(volume.id, 'available')
-        return image_id
-
     def test_long_chain_is_flattened_and_old_generation_collected(self):
         # The stack's default backend flattens base chains longer than 2
         # (image_cache_max_base_chain) in the driver's periodic task.
@@ -61,7 +47,7 @@ class TemplateUpdateTestCase(base.E2ETestCase):
         for i in range(2):
             template = self.create_volume(imageRef=image)
             self.write(template.id, 0xa0 + i, (16 + i) * MiB, MiB)
-            image = self._delta_upload(template, 'auxo-e2e-v%d' % (i + 2))
+            image = self.delta_upload(template, 'auxo-e2e-v%d' % (i + 2))
         # The upload seeded this storage with v3's base (a chain of 3),
         # which the periodic task may flatten at any moment. Evict it, so
         # that the desktop below is made together with the generation that

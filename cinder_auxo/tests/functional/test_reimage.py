@@ -19,6 +19,7 @@ create-from-image that the cache does not serve.
 
 import os
 
+from cinder import exception as cinder_exception
 from cinder.tests.unit import fake_snapshot
 from oslo_utils import uuidutils
 
@@ -96,7 +97,8 @@ class ReimageTestCase(test_local_driver.LocalDriverBase):
             f.write(os.urandom(MiB))
         broken = self.images.add(junk, disk_format='qcow2')
         for d in (self.driver, drv):
-            self.assertRaises(Exception, self._reimage, d, vol, broken)
+            self.assertRaises(cinder_exception.ImageUnacceptable,
+                              self._reimage, d, vol, broken)
             path, fmt = d.engine.active(vol.name_id)
             base.read_pattern(path, V1, 0, 4 * MiB)
             base.read_pattern(path, OWN, 8 * MiB, MiB)

@@ -1,0 +1,65 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Recompose: desktops reimaged onto a new template version, through cinder.
+
+20 desktops are made from template version 1 and written to; version 2 is
+published as a delta upload of a template desktop; cinder's os-reimage
+(volume API 3.68) moves every desktop onto it. Each then reads version
+2's content, holds nothing of its own (no image bytes were written for
+it), and stands on version 2's cached base; a data volume that was never
+reimaged is byte-identical.
+"""
+
+import os
+
+from cinder_auxo.tests.e2e import base
+
+MiB = base.MiB
+V1, V2, OWN, DATA = 0x71, 0x72, 0x3d, 0x5e
+DESKTOPS = 20
+
+
+class ReimageTest(base.E2ETestCase):
+
+    def test_recompose_desktops_onto_a_delta_template(self):
+        v1 = self.pattern_image([(V1, 0, 8 * MiB)])
+        desktops = [self.create_volume(imageRef=v1)
+                    for _i in range(DESKTOPS)]
+        for i, desktop in enumerate(desktops):
+            self.write(desktop.id, OWN, (16 + i) * MiB, MiB)
+        data = self.create_volume()
+        self.write(data.id, DATA, 0, 4 * MiB)
+        data_ref = os.path.join(self.tmp, 'data.raw')
+        base.execute('qemu-img', 'convert', '-U', '-O', 'raw',
+                     self.volume_path(data.id), data_ref)
+
+        template = self.create_volume(imageRef=v1)
+        self.write(template.id, V2, 4 * MiB, MiB)
+        v2 = self.delta_upload(template, 'auxo-e2e-template-v2')
+
+        for desktop in desktops:
+            self.cinder.volumes.reimage(desktop, v2)
+        v2_bases = None
+        for i, desktop in enumerate(desktops):
+            self.wait_volume(desktop.id, 'available')
+            path = self.volume_path(desktop.id)
+            self.assert_reads(path, V1, 0, 4 * MiB)
+            self.assert_reads(path, V2, 4 * MiB, MiB)
+            self.assert_reads(path, V1, 5 * MiB, 3 * MiB)
+            self.assert_reads(path, 0, (16 + i) * MiB, MiB)
+            # A fresh overlay on version 2's cached base.
+            v2_bases = v2_bases or self.bases_of(v2)
+            self.assertIn(self.backing_of(path), v2_bases)
+            self.assertLess(os.stat(path).st_blocks * 512, MiB)
+        base.execute('qemu-img', 'compare', '-U', '-f', 'raw', '-F',
+                     'qcow2', data_ref, self.volume_path(data.id))
