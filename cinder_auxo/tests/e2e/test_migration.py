@@ -132,6 +132,17 @@ class MigrationTest(base.E2ETestCase):
                                                     backend['host']),
                                moved, base.VOLUME_TIMEOUT)
 
+    def children(self, backend, image_id):
+        """{base path: volumes standing on it} of the image on a backend."""
+        mount = backend['mount_point']
+        bases = [os.path.join(mount, '_base', n)
+                 for n in os.listdir(os.path.join(mount, '_base'))
+                 if n.startswith('base-%s-g' % image_id)]
+        tops = [os.path.join(mount, n) for n in os.listdir(mount)
+                if n.startswith('volume-')]
+        return {b: sorted(os.path.basename(t) for t in tops
+                          if self.backing_of(t) == b) for b in bases}
+
     def chain_dirs(self, path):
         """Directories of every layer of the chain of ``path``."""
         dirs = []
@@ -158,6 +169,11 @@ class MigrationTest(base.E2ETestCase):
         self.assertIn('base-%s-g' % image_id, self.backing_of(path))
         self.assertLess(os.stat(path).st_blocks * 512, 4 * MiB)
         self.assert_nothing_of(self.here, vol)
+        # Which volumes each storage's base of the image serves.
+        self.assertEqual([[]], list(self.children(self.here,
+                                                  image_id).values()))
+        self.assertEqual([[os.path.basename(path)]],
+                         list(self.children(self.peer, image_id).values()))
 
         # Every operation works on it where it is now.
         snap = self.create_snapshot(vol.id)
@@ -178,8 +194,13 @@ class MigrationTest(base.E2ETestCase):
         self.cinder.volumes.retype(vol, self.here['volume_type'],
                                    'on-demand')
         vol = self.wait_moved(vol.id, self.here)
-        self.assert_same(ref, self.path_on(self.here, vol))
+        back = self.path_on(self.here, vol)
+        self.assert_same(ref, back)
         self.assert_nothing_of(self.peer, vol)
+        self.assertEqual([[os.path.basename(back)]],
+                         list(self.children(self.here, image_id).values()))
+        self.assertEqual([[]], list(self.children(self.peer,
+                                                  image_id).values()))
         self.delete_volume(vol.id)
         self.assert_backend_clean()
 
