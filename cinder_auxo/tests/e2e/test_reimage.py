@@ -20,7 +20,9 @@ it), and stands on version 2's cached base; a data volume that was never
 reimaged is byte-identical.
 """
 
+import json
 import os
+import subprocess
 
 from cinder_auxo.tests.e2e import base
 
@@ -30,6 +32,22 @@ DESKTOPS = 20
 
 
 class ReimageTest(base.E2ETestCase):
+
+    def recompose(self, *args):
+        """cinder-auxo-recompose as an operator runs it; its summary."""
+        auth = self.stack['auth']
+        env = dict(os.environ, OS_AUTH_URL=auth['auth_url'],
+                   OS_USERNAME=auth['username'],
+                   OS_PASSWORD=auth['password'],
+                   OS_PROJECT_NAME=auth['project_name'],
+                   OS_USER_DOMAIN_ID=auth['user_domain_id'],
+                   OS_PROJECT_DOMAIN_ID=auth['project_domain_id'])
+        out = subprocess.run(
+            [os.path.join(self.stack['cinder_venv'], 'bin',
+                          'cinder-auxo-recompose'), '--json'] + list(args),
+            env=env, capture_output=True, text=True, timeout=600)
+        self.assertEqual(0, out.returncode, out.stderr[-3000:])
+        return json.loads(out.stdout)
 
     def test_recompose_desktops_onto_a_delta_template(self):
         v1 = self.pattern_image([(V1, 0, 8 * MiB)])
@@ -47,8 +65,21 @@ class ReimageTest(base.E2ETestCase):
         self.write(template.id, V2, 4 * MiB, MiB)
         v2 = self.delta_upload(template, 'auxo-e2e-template-v2')
 
-        for desktop in desktops:
-            self.cinder.volumes.reimage(desktop, v2)
+        # An attached desktop is left for nova to rebuild.
+        attached = self.create_volume(imageRef=v1)
+        attachment = self.cinder.attachments.create(
+            attached.id, {'host': 'compute-1', 'platform': 'x86_64',
+                          'os_type': 'linux', 'multipath': False},
+            None, 'rw')
+        self.addCleanup(self.cinder.attachments.delete, attachment['id'])
+        self.cinder.attachments.complete(attachment['id'])
+        self.wait_volume(attached.id, 'in-use')
+        summary = self.recompose('--from-image', v1, '--to-image', v2,
+                                 '--concurrency', '4')
+        self.assertEqual(sorted([d.id for d in desktops] + [template.id]),
+                         sorted(summary['reimaged']))
+        self.assertEqual([], summary['failed'])
+        self.assertEqual([attached.id], [s['id'] for s in summary['skipped']])
         v2_bases = None
         for i, desktop in enumerate(desktops):
             self.wait_volume(desktop.id, 'available')
