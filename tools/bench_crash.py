@@ -41,16 +41,18 @@ def main(names):
     failed = 0
     cells = 0
     start = time.time()
-    for cls in scenarios.ALL:
-        if names and cls.name not in names:
-            continue
-        with tempfile.TemporaryDirectory() as root:
-            rows = harness.run(cls(), root)
-        for k, step, outcome in rows:
-            cells += 1
-            failed += outcome != harness.OK
-            print('%-22s %3d  %-28s %s' % (cls.name, k, step, outcome))
-        sys.stdout.flush()
+    for store in harness.STORES:
+        for cls in scenarios.ALL:
+            if names and cls.name not in names:
+                continue
+            with tempfile.TemporaryDirectory() as root:
+                rows = harness.run(cls(), root, store)
+            for k, step, outcome in rows:
+                cells += 1
+                failed += outcome != harness.OK
+                print('%-16s %-22s %3d  %-26s %s' % (store, cls.name, k,
+                                                     step, outcome))
+            sys.stdout.flush()
     print('%d cells, %d not ok, %.1f s' % (
         cells, failed, time.time() - start))
     return 1 if failed else 0

@@ -25,9 +25,10 @@ format, so the format is never sniffed from bytes a guest could write:
 ``base-<image uuid>-g<N>[.raw]``  generation N of an image's cached base
 ``.tmp-<uuid>[.<fmt>]``        work in progress; removed at start-up
 ``.tmp-<volume uuid>.next``     a volume's next top layer (qcow2) while a
-                                snapshot freezes the current one;
-                                published at start-up if the volume has
-                                no top any more, else removed
+                                snapshot freezes the current one or a
+                                revert replaces it; published at start-up
+                                if the volume has no top any more, else
+                                removed
 ==============================  =======================================
 
 No suffix means qcow2.

@@ -176,8 +176,12 @@ class SnapshotOps(object):
                 raise exception.LayerBusy(name=top.name,
                                           reason='layers depend on it')
             size = self.qemu.virtual_size(frozen.path, frozen.fmt)
-            work = self._make(self._temp(top.store, naming.QCOW2), size,
-                              backing=frozen)
+            # Named as the volume's next top: should a crash come between
+            # deleting the old top and the rename (stores without atomic
+            # replace), start-up publishes it.
+            nxt = Layer(top.store, naming.next_top(volume_id))
+            top.store.delete(nxt.name)
+            work = self._make(nxt, size, backing=frozen)
             new_top = naming.layer(naming.VOLUME, volume_id)
             old_below = self._backing(top)
             if top.store.atomic_replace and top.name == new_top:

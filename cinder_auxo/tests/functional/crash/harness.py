@@ -82,18 +82,29 @@ class KillingFileStore(files.FileStore):
         return super(KillingFileStore, self).delete(name)
 
 
+class NoReplaceFileStore(KillingFileStore):
+    """Files without atomic replace: the engine's LVM paths.
+
+    Merge by rebase only, revert by delete then rename.
+    """
+
+    atomic_replace = False
+
+
+STORES = {'files': KillingFileStore, 'files-noreplace': NoReplaceFileStore}
+
+
 class Env(object):
     """Engine, image cache and a work directory over one storage path."""
 
-    def __init__(self, root, killer=None):
+    def __init__(self, root, killer=None, store='files'):
         self.root = root
         self.mount = os.path.join(root, 'storage')
         self.killer = killer or Killer()
-        store_cls = KillingFileStore if killer else files.FileStore
-        extra = (self.killer,) if killer else ()
-        volumes = store_cls(*extra, 'crash', self.mount)
-        cache = store_cls(*extra, 'crash', os.path.join(self.mount, '_base'),
-                          create=True)
+        store_cls = STORES[store]
+        volumes = store_cls(self.killer, 'crash', self.mount)
+        cache = store_cls(self.killer, 'crash',
+                          os.path.join(self.mount, '_base'), create=True)
         lock_path = os.path.join(root, 'locks')
 
         def lock(name):
@@ -221,13 +232,13 @@ def _reset(template, root):
                    check=True)
 
 
-def _child(root, scenario, ctx, at):
+def _child(root, store, scenario, ctx, at):
     """Run the operation in a child killed at step ``at``; its status."""
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            scenario.op(Env(root, Killer(at)), ctx)
+            scenario.op(Env(root, Killer(at), store), ctx)
         except BaseException:
             with open(os.path.join(root, 'child-error'), 'w') as f:
                 f.write(traceback.format_exc())
@@ -242,38 +253,32 @@ def _child(root, scenario, ctx, at):
         return 'error: %s' % f.read().strip().splitlines()[-1]
 
 
-def run(scenario, root):
+def run(scenario, root, store='files'):
     """[(k, step, outcome)] for every step of ``scenario``."""
-    os.makedirs(os.path.join(root, 'locks'), exist_ok=True)
+    for sub in ('locks', 'storage'):
+        os.makedirs(os.path.join(root, sub))
     template = os.path.join(root, 'template')
-    _reset_empty(root)
-    env = Env(root)
+    env = Env(root, store=store)
     ctx = scenario.setup(env)
     before = capture(env, os.path.join(root, 'before'))
     subprocess.run(['cp', '-a', '--sparse=always', env.mount, template],
                    check=True)
     recorder = Killer()
-    scenario.op(Env(root, recorder), ctx)
-    after = capture(Env(root), os.path.join(root, 'after'))
+    scenario.op(Env(root, recorder, store), ctx)
+    after = capture(env, os.path.join(root, 'after'))
     rows = []
     for k, step in enumerate(recorder.steps, 1):
         _reset(template, root)
-        status = _child(root, scenario, ctx, k)
+        status = _child(root, store, scenario, ctx, k)
         if status != 'killed':
             rows.append((k, step, 'not killed: %s' % status))
             continue
-        rows.append((k, step, _recover(root, scenario, ctx, before, after)))
+        rows.append((k, step, _recover(Env(root, store=store), scenario,
+                                       ctx, before, after)))
     return rows
 
 
-def _reset_empty(root):
-    mount = os.path.join(root, 'storage')
-    shutil.rmtree(mount, ignore_errors=True)
-    os.makedirs(mount)
-
-
-def _recover(root, scenario, ctx, before, after):
-    env = Env(root)
+def _recover(env, scenario, ctx, before, after):
     try:
         env.startup()
     except Exception as e:
