@@ -248,6 +248,7 @@ class DeltaImport(Scenario):
 
 
 class Flatten(DeltaImport):
+    """The old generation stays: a volume stands on it."""
     name = 'flatten'
 
     def setup(self, env):
@@ -255,12 +256,38 @@ class Flatten(DeltaImport):
         env.cache.seed_delta(self.image, delta, parent)
         env.engine.create_overlay(self.new, SIZE, env.cache.latest(
             self.image))
-        return None
 
     def op(self, env, ctx):
         cache_admin.CacheAdmin(env.cache).flatten_deep(1)
 
 
+class FlattenUnused(Flatten):
+    """The old generation goes once the new one is published."""
+    name = 'flatten unused'
+
+    def setup(self, env):
+        super(FlattenUnused, self).setup(env)
+        env.engine.delete_volume(self.new)
+
+
+class VolumeDeleteLastChild(Scenario):
+    """The driver's delete: a superseded base goes with its last child."""
+    name = 'delete last child'
+
+    def setup(self, env):
+        path, meta = self.image_file(env, [(0x11, 0, MiB)])
+        env.cache.create_volume(self.image, meta, env.fetcher(path),
+                                self.vol, SIZE, 'qcow2')
+        old = env.cache.latest(self.image)
+        work = env.engine.copy_to_temp(old.path, old.fmt, env.cache.store,
+                                       old.fmt)
+        env.cache.rename_to_next_generation(self.image, work)
+
+    def op(self, env, ctx):
+        env.cache.delete_volume(self.vol)
+
+
 ALL = [SnapshotCreate, DeleteByCommit, DeleteByRebase, Retire, Revert,
        CloneCopy, CloneOverlay, SnapshotOverlay, Extend, VolumeDelete,
-       FromImage, FromImageRaw, Prune, DeltaImport, Flatten]
+       VolumeDeleteLastChild, FromImage, FromImageRaw, Prune, DeltaImport,
+       Flatten, FlattenUnused]
