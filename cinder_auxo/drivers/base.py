@@ -75,7 +75,8 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
                 reason='qemu-img cannot be run (%s); install qemu-utils' % e)
         for store in self.engine.stores:
             store.check()
-        removed = self.engine.cleanup() + self.image_cache.cleanup()
+        removed = (self.engine.cleanup() + self.image_cache.cleanup() +
+                   self.remove_upload_leftovers())
         if removed:
             LOG.warning('Removed %d leftovers of interrupted operations on '
                         '%s: %s', len(removed), self._storage_id,
