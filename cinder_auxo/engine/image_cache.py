@@ -22,6 +22,7 @@ concurrent creates download exactly once.
 """
 
 import contextlib
+import errno
 import hashlib
 
 from cinder import exception as cinder_exception
@@ -179,7 +180,7 @@ class ImageCache(object):
             image_utils.check_available_space(self.scratch.path(work.name),
                                               image_meta['size'], image_id)
         try:
-            source.fetch(work.path)
+            self._fetch(source, work)
             self._verify(image_id, image_meta, work.path, size_bytes)
             if parent is None:
                 return self._publish(image_id, work)
@@ -188,6 +189,18 @@ class ImageCache(object):
                 return self.publish_delta(image_id, work.path, parent_base)
         finally:
             self.scratch.delete(work.name)
+
+    def _fetch(self, source, work):
+        try:
+            source.fetch(work.path)
+        except OSError as e:
+            # (cinder's own fetch says ImageTooBig for this.)
+            if e.errno != errno.ENOSPC:
+                raise
+            raise exception.StorageFull(
+                storage=self.scratch.storage_id,
+                reason='downloading image %s into %s' % (source.image_id,
+                                                         work.path)) from e
 
     @staticmethod
     def _check_parent(source, parent):

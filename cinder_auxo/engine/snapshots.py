@@ -91,8 +91,7 @@ class SnapshotOps(object):
         with self.chain_lock():
             frozen = self.find(naming.SNAPSHOT, snapshot_id)
             if frozen is None:
-                LOG.info('Snapshot %s has no layer on %s; nothing to delete',
-                         snapshot_id, self.volumes.storage_id)
+                self._finish_pending_merge(snapshot_id)
                 return
             kids = self.children(frozen)
             if not kids:
@@ -144,6 +143,22 @@ class SnapshotOps(object):
         self.qemu.rebase(child.path, child.fmt, work.path, work.fmt,
                          unsafe=True)
         self.finish_merge(work, child)
+
+    def _finish_pending_merge(self, snapshot_id):
+        """A retried delete finishes a merge that failed half-way.
+
+        (A full disk in the commit, say: the layer cannot go back to the
+        snapshot's name once written, see ``_merge_by_commit``.)
+        """
+        work = self.find(naming.MERGE, snapshot_id)
+        kids = self.children(work) if work else []
+        if len(kids) != 1:
+            LOG.info('Snapshot %s has no layer on %s; nothing to delete',
+                     snapshot_id, self.volumes.storage_id)
+            return
+        LOG.info('Finishing the merge of %s into %s', kids[0].name,
+                 work.name)
+        self.finish_merge(work, kids[0])
 
     def finish_merge(self, work, child):
         """Commit ``child`` into ``work`` (again) and rename it over it.
