@@ -14,11 +14,13 @@
 
 A step is one call at the store/qemu boundary: each qemu-img run, each
 store allocate/rename/delete, each image download. For a scenario and each
-k, a forked child builds the engine over the file store, runs the operation
-and kills itself with SIGKILL when step k begins. The parent then does what
-a restarted cinder-volume does (store checks, ``cleanup()``), checks every
-layer by data with real qemu-img, runs the operation again (cinder's retry)
-and checks that the result equals an uninterrupted run.
+k, a forked child builds the engine over the file store, runs the
+operation and kills itself with SIGKILL when step k begins; a qemu-img
+commit or convert is also run slowed down and killed half-way through its
+writes. The parent then does what a restarted cinder-volume does (store
+checks, ``cleanup()``), checks every layer by data with real qemu-img,
+runs the operation again (cinder's retry) and checks that the result
+equals an uninterrupted run.
 """
 
 import hashlib
@@ -26,10 +28,12 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import traceback
 
 from oslo_concurrency import lockutils
 from oslo_concurrency import processutils
+from oslo_utils import units
 
 from cinder_auxo.engine import chain
 from cinder_auxo.engine import image_cache
@@ -41,17 +45,49 @@ OK = 'ok'
 DONE = 'done'
 
 
-class Killer(object):
-    """Counts steps; kills this very process when step ``at`` begins."""
+# qemu-img commands that take a rate limit (-r, bytes per second): slowed
+# down, they are killed in the middle of their writes.
+RATE_LIMITED = ('commit', 'convert')
+_RATE = str(units.Mi)
+_MIDWAY = 0.25
 
-    def __init__(self, at=None):
+
+class Killer(object):
+    """Counts steps; kills this very process when step ``at`` begins.
+
+    With ``midway``, step ``at`` (a qemu-img run) is started slowed down
+    and killed with the process after a while instead.
+    """
+
+    def __init__(self, at=None, midway=False):
         self.at = at
+        self.midway = midway
         self.steps = []
 
     def step(self, what):
+        """True if the caller must run the step through ``kill_midway``."""
         self.steps.append(what)
         if len(self.steps) == self.at:
+            if self.midway:
+                return True
             os.kill(os.getpid(), signal.SIGKILL)
+        return False
+
+
+def kill_midway(cmd, report):
+    """Run ``cmd`` slowed down; kill it and this process after a while.
+
+    ``report`` says whether the kill came in time (``midway``) or the
+    command had finished (``after``).
+    """
+    proc = subprocess.Popen(cmd[:2] + ('-r', _RATE) + cmd[2:],
+                            stdout=subprocess.DEVNULL)
+    time.sleep(_MIDWAY)
+    with open(report, 'w') as f:
+        f.write('midway' if proc.poll() is None else 'after')
+    # The host goes down with everything it runs.
+    proc.kill()
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _label(name):
@@ -112,8 +148,9 @@ class Env(object):
                                   lock_path=lock_path)
 
         def execute(*cmd, **kwargs):
-            if cmd[0] == 'qemu-img':
-                self.killer.step('qemu-img %s' % cmd[1])
+            if (cmd[0] == 'qemu-img' and
+                    self.killer.step('qemu-img %s' % cmd[1])):
+                kill_midway(cmd, os.path.join(root, 'midway'))
             return processutils.execute(*cmd, **kwargs)
 
         self.engine = chain.ChainEngine(volumes, cache, qemu.QemuImg(execute),
@@ -233,13 +270,13 @@ def _reset(template, root):
                    check=True)
 
 
-def _child(root, store, scenario, ctx, at):
-    """Run the operation in a child killed at step ``at``; its status."""
+def _child(root, store, scenario, ctx, killer):
+    """Run the operation in a child that ``killer`` kills; its status."""
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            scenario.op(Env(root, Killer(at), store), ctx)
+            scenario.op(Env(root, killer, store), ctx)
         except BaseException:
             with open(os.path.join(root, 'child-error'), 'w') as f:
                 f.write(traceback.format_exc())
@@ -267,10 +304,18 @@ def run(scenario, root, store='files'):
     recorder = Killer()
     scenario.op(Env(root, recorder, store), ctx)
     after = capture(env, os.path.join(root, 'after'))
+    kills = [(k, step, Killer(k)) for k, step in
+             enumerate(recorder.steps, 1)]
+    kills += [(k, step, Killer(k, midway=True)) for k, step in
+              enumerate(recorder.steps, 1)
+              if step.split()[-1] in RATE_LIMITED]
     rows = []
-    for k, step in enumerate(recorder.steps, 1):
+    for k, step, killer in kills:
         _reset(template, root)
-        status = _child(root, store, scenario, ctx, k)
+        status = _child(root, store, scenario, ctx, killer)
+        if killer.midway:
+            with open(os.path.join(root, 'midway')) as f:
+                step += ' (%s)' % f.read()
         if status != 'killed':
             rows.append((k, step, 'not killed: %s' % status))
             continue

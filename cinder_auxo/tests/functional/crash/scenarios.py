@@ -109,8 +109,9 @@ class _SnapshotDelete(Scenario):
 
 class DeleteByCommit(_SnapshotDelete):
     name = 'delete by commit'
-    below = [(0x11, 0, 4 * MiB)]
-    above = [(0x22, MiB, 64 * 1024)]
+    # 2 MiB to commit: long enough to be killed in the middle.
+    below = [(0x11, 0, 6 * MiB)]
+    above = [(0x22, MiB, 2 * MiB)]
 
 
 class DeleteByRebase(_SnapshotDelete):
