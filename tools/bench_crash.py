@@ -45,7 +45,8 @@ def main(names):
         for cls in scenarios.ALL:
             if names and cls.name not in names:
                 continue
-            with tempfile.TemporaryDirectory() as root:
+            with tempfile.TemporaryDirectory(
+                    dir=harness.scratch_root()) as root:
                 rows = harness.run(cls(), root, store)
             for k, step, outcome in rows:
                 cells += 1

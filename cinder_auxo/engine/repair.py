@@ -42,8 +42,14 @@ def repair(engine):
     removed = []
     for store in engine.stores:
         for name in store.list():
-            if naming.is_temp(name):
+            if not naming.is_temp(name):
+                continue
+            try:
                 _work_file(engine, store, name, removed)
+            except exception.AuxoException as e:
+                LOG.warning('Leaving %(path)s for an operator: it should '
+                            'become a volume\'s top, but %(err)s',
+                            {'path': store.path(name), 'err': e.msg})
     for step in (_repair_link, _finish_merge, _collect_orphan):
         for store in engine.stores:
             for name in store.list():
@@ -64,8 +70,13 @@ def _work_file(engine, store, name, removed):
     volume_id = naming.next_top_of(name)
     if volume_id is not None and engine.find(naming.VOLUME, volume_id,
                                              store) is None:
+        # The volume's old top is gone only once this one was whole.
+        below = engine._backing(Layer(store, name))
+        if below is None or not below.store.exists(below.name):
+            raise exception.LayerNotFound(name=below and below.name,
+                                          storage=store.storage_id)
         LOG.warning('Publishing %s as the top of volume %s (interrupted '
-                    'snapshot)', store.path(name), volume_id)
+                    'snapshot or revert)', store.path(name), volume_id)
         store.rename(name, naming.layer(naming.VOLUME, volume_id))
         return
     LOG.warning('Removing %s left by an interrupted operation',

@@ -253,6 +253,23 @@ class ChainDataTestCase(base.FunctionalTestCase):
         self.engine.delete_volume(other)
         self.assertEqual(['_base'], self.listing())
 
+    def test_cleanup_publishes_only_a_whole_next_top(self):
+        # A volume with no top and a next top whose backing is there: a
+        # snapshot interrupted between its two renames.
+        vol, snaps = self._volume_with_snapshots(1)
+        top = self.vpath(vol)
+        nxt = os.path.join(self.mount, naming.next_top(vol))
+        os.rename(top, nxt)
+        self.assertEqual([], self.engine.cleanup())
+        self._assert_volume(vol, 1)
+        # One whose header cannot be read is left for an operator.
+        os.rename(top, nxt)
+        with open(nxt, 'r+b') as f:
+            f.write(b'\0' * 512)
+        self.assertEqual([], self.engine.cleanup())
+        self.assertTrue(os.path.exists(nxt))
+        self.assertFalse(os.path.exists(top))
+
     @ddt.data('create_volume', 'create_snapshot', 'overlay')
     def test_new_layer_appears_only_when_formatted(self, operation):
         # The stats poll and start-up clean-up read headers without the

@@ -44,7 +44,8 @@ class CrashTestCase(oslo_base.BaseTestCase):
         super(CrashTestCase, self).setUp()
         base.require_qemu(self)
         base.disable_privsep()
-        self.root = self.useFixture(fixtures.TempDir()).path
+        self.root = self.useFixture(fixtures.TempDir(
+            rootdir=harness.scratch_root())).path
 
     def _run(self, scenario, store='files'):
         rows = harness.run(scenario, self.root, store)
