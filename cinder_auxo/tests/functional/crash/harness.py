@@ -17,10 +17,10 @@ store allocate/rename/delete, each image download. For a scenario and each
 k, a forked child builds the engine over the file store, runs the
 operation and kills itself with SIGKILL when step k begins; a qemu-img
 commit or convert is also run slowed down and killed half-way through its
-writes. The parent then does what a restarted cinder-volume does (store
-checks, ``cleanup()``), checks every layer by data with real qemu-img,
-runs the operation again (cinder's retry) and checks that the result
-equals an uninterrupted run.
+writes. The parent then starts a LocalFileDriver on the storage
+(``do_setup``, ``check_for_setup_error``), checks every layer by data
+with real qemu-img, runs the operation again (cinder's retry) and checks
+that the result equals an uninterrupted run.
 """
 
 import hashlib
@@ -31,10 +31,14 @@ import subprocess
 import time
 import traceback
 
+from cinder.volume import configuration
+from cinder.volume import driver as cinder_driver
 from oslo_concurrency import lockutils
 from oslo_concurrency import processutils
+from oslo_config import cfg
 from oslo_utils import units
 
+from cinder_auxo.drivers import local
 from cinder_auxo.engine import chain
 from cinder_auxo.engine import image_cache
 from cinder_auxo.engine import naming
@@ -43,6 +47,7 @@ from cinder_auxo.stores import files
 
 OK = 'ok'
 DONE = 'done'
+BACKEND = 'crash'
 
 
 def scratch_root():
@@ -176,10 +181,23 @@ class Env(object):
         return fetch
 
     def startup(self):
-        """What the driver's check_for_setup_error does."""
-        for store in self.engine.stores:
-            store.check()
-        return self.engine.cleanup() + self.cache.cleanup()
+        """Start a LocalFileDriver on the storage, as cinder-volume does.
+
+        Its options are set with ``set_override``: callers reset them.
+        """
+        conf = configuration.Configuration(cinder_driver.volume_opts,
+                                           config_group=BACKEND)
+        drv = local.LocalFileDriver(configuration=conf)
+        for key, value in (('mount_point', self.mount),
+                           ('volume_backend_name', BACKEND),
+                           ('image_cache_maintenance_interval', 0)):
+            cfg.CONF.set_override(key, value, group=BACKEND)
+        cfg.CONF.set_override('image_conversion_dir',
+                              os.path.join(self.root, 'conv'))
+        cfg.CONF.set_override('lock_path', os.path.join(self.root, 'locks'),
+                              group='oslo_concurrency')
+        drv.do_setup(None)
+        drv.check_for_setup_error()
 
 
 # -- state and checks ------------------------------------------------------

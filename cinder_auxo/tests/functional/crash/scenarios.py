@@ -288,6 +288,9 @@ class VolumeDeleteLastChild(Scenario):
         env.cache.delete_volume(self.vol)
 
 
+# Where the engine's code path differs without atomic replace (LVM).
+NO_REPLACE_PATHS = [DeleteByCommit, Revert]
+
 ALL = [SnapshotCreate, DeleteByCommit, DeleteByRebase, Retire, Revert,
        CloneCopy, CloneOverlay, SnapshotOverlay, Extend, VolumeDelete,
        VolumeDeleteLastChild, FromImage, FromImageRaw, Prune, DeltaImport,
