@@ -72,7 +72,6 @@ class SnapshotOps(object):
         volume_id = naming.parse(top.name).ident
         new_top = Layer(top.store, naming.layer(naming.VOLUME, volume_id))
         nxt = Layer(top.store, naming.next_top(volume_id))
-        top.store.delete(nxt.name)
         self._make(nxt, size, backing=frozen, unsafe=True)
         with top.store.remove_on_error(nxt.name):
             top.store.rename(top.name, frozen.name)
@@ -140,8 +139,13 @@ class SnapshotOps(object):
         work = Layer(frozen.store, naming.layer(
             naming.MERGE, naming.parse(frozen.name).ident, frozen.fmt))
         frozen.store.rename(frozen.name, work.name)
-        self.qemu.rebase(child.path, child.fmt, work.path, work.fmt,
-                         unsafe=True)
+        try:
+            self.qemu.rebase(child.path, child.fmt, work.path, work.fmt,
+                             unsafe=True)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # Nothing was written yet: the snapshot is whole again.
+                work.store.rename(work.name, frozen.name)
         self.finish_merge(work, child)
 
     def _finish_pending_merge(self, snapshot_id):
@@ -195,7 +199,6 @@ class SnapshotOps(object):
             # deleting the old top and the rename (stores without atomic
             # replace), start-up publishes it.
             nxt = Layer(top.store, naming.next_top(volume_id))
-            top.store.delete(nxt.name)
             work = self._make(nxt, size, backing=frozen)
             new_top = naming.layer(naming.VOLUME, volume_id)
             old_below = self._backing(top)

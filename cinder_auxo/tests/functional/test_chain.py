@@ -253,6 +253,25 @@ class ChainDataTestCase(base.FunctionalTestCase):
         self.engine.delete_volume(other)
         self.assertEqual(['_base'], self.listing())
 
+    def test_commit_merge_that_cannot_repoint_gives_the_name_back(self):
+        vol = new_id()
+        self.engine.create_volume(vol, GiB, 'qcow2')
+        base.write_pattern(self.vpath(vol), 0x41, 0, 8 * MiB)
+        snap = new_id()
+        self.engine.create_snapshot(vol, snap)
+        base.write_pattern(self.vpath(vol), 0x42, 0, MiB)
+        error = exception.QemuImgError(command='rebase', path='x',
+                                       reason='injected')
+        self.useFixture(fixtures.MockPatchObject(
+            self.engine.qemu, 'rebase', side_effect=error))
+        self.assertRaises(exception.QemuImgError,
+                          self.engine.delete_snapshot, snap)
+        self.assertIsNone(self.engine.find(naming.MERGE, snap))
+        layer = self.engine.snapshot(snap)
+        base.read_pattern(layer.path, 0x41, 0, 8 * MiB)
+        base.read_pattern(self.vpath(vol), 0x42, 0, MiB)
+        base.read_pattern(self.vpath(vol), 0x41, MiB, 7 * MiB)
+
     def test_cleanup_publishes_only_a_whole_next_top(self):
         # A volume with no top and a next top whose backing is there: a
         # snapshot interrupted between its two renames.
