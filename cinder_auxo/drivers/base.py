@@ -100,9 +100,10 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
                 reason='qemu-img cannot be run (%s); install qemu-utils' % e)
         for store in self.engine.stores:
             store.check()
-        removed = self.engine.cleanup()
+        removed = (self.engine.cleanup() + self.image_cache.cleanup() +
+                   self.remove_upload_leftovers())
         if removed:
-            LOG.warning('Removed %d work files of interrupted operations on '
+            LOG.warning('Removed %d leftovers of interrupted operations on '
                         '%s: %s', len(removed), self._storage_id,
                         ', '.join(removed))
 
@@ -118,20 +119,7 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
                                   self._volume_fmt)
 
     def delete_volume(self, volume):
-        top = self.engine.find(naming.VOLUME, volume.name_id)
-        images = []
-        if top is not None:
-            try:
-                images = [naming.parse(layer.name).ident
-                          for layer in self.engine.chain(top)
-                          if layer.kind == naming.BASE]
-            except exception.AuxoException as e:
-                LOG.warning('Volume %s has an unusable chain: %s',
-                            volume.id, e)
-        self.engine.delete_volume(volume.name_id)
-        # A superseded base generation goes with its last child.
-        for image_id in images:
-            self.image_cache.collect_superseded(image_id)
+        self.image_cache.delete_volume(volume.name_id)
 
     def extend_volume(self, volume, new_size):
         self._refuse_if_attached(volume, 'extend')

@@ -28,6 +28,7 @@ import urllib.parse
 from cinder import exception as cinder_exception
 from cinder.image import image_utils
 from cinder import objects
+from cinder.volume import volume_utils
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_service import loopingcall
@@ -47,6 +48,7 @@ CONF = cfg.CONF
 CONF.import_opt('image_conversion_dir', 'cinder.image.image_utils')
 
 UPLOAD_MODE_KEY = 'auxo_image_upload_mode'
+UPLOAD_PREFIX = 'auxo-upload-'
 DELTA_FLAG = 'auxo_delta'
 DELTA_NOTE = 'auxo_delta_note'
 
@@ -220,12 +222,41 @@ class ImageFlowsMixin(object):
         return (metadata.get(UPLOAD_MODE_KEY) or
                 self.configuration.image_upload_mode)
 
+    def _upload_suffix(self):
+        """What the names of this backend's upload files end with.
+
+        cinder's ``init_host`` deletes the files of ``image_conversion_dir``
+        that end with the backend's ``host@backend``; ours do too.
+        """
+        host = getattr(self, 'host', None)
+        return '-' + (volume_utils.extract_host(host, 'backend') if host
+                      else self._storage_id)
+
+    def remove_upload_leftovers(self):
+        """Start-up: delete the upload files a crash left; their names.
+
+        Also done by cinder's ``init_host``, but only when the service is
+        not in a cluster (it matches the cluster's name then).
+        """
+        tmp_dir = CONF.image_conversion_dir
+        suffix = self._upload_suffix()
+        try:
+            names = os.listdir(tmp_dir)
+        except FileNotFoundError:
+            return []
+        removed = [name for name in sorted(names)
+                   if name.startswith(UPLOAD_PREFIX) and
+                   name.endswith(suffix)]
+        for name in removed:
+            fileutils.delete_if_exists(os.path.join(tmp_dir, name))
+        return removed
+
     def copy_volume_to_image(self, context, volume, image_service,
                              image_meta):
         tmp_dir = CONF.image_conversion_dir
         fileutils.ensure_tree(tmp_dir)
-        tmp = os.path.join(tmp_dir, 'auxo-upload-%s' %
-                           uuidutils.generate_uuid())
+        tmp = os.path.join(tmp_dir, '%s%s%s' % (
+            UPLOAD_PREFIX, uuidutils.generate_uuid(), self._upload_suffix()))
         try:
             if self._upload_mode(volume) == 'delta':
                 self._upload_delta(context, volume, image_service,

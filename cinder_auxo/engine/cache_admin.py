@@ -21,6 +21,7 @@ import time
 
 from oslo_log import log as logging
 
+from cinder_auxo.engine import layer as layer_mod
 from cinder_auxo.engine import naming
 
 LOG = logging.getLogger(__name__)
@@ -55,17 +56,8 @@ class CacheAdmin(object):
 
     def _delete_if_unused(self, image_id, name, why):
         with self.cache.image_lock(image_id):
-            with self.engine.chain_lock():
-                for base in self.cache.bases(image_id):
-                    if base.name != name:
-                        continue
-                    if self.engine.children(base):
-                        return False
-                    LOG.info('Removing cached base %s: %s', base.path, why)
-                    base.store.deactivate(base.name)
-                    base.store.delete(base.name)
-                    return True
-        return False
+            return self.cache.delete_if_unused(
+                layer_mod.Layer(self.store, name), why)
 
     def prune(self, max_age=0, max_bytes=0, now=None):
         """Delete unused bases by age, then by total size.

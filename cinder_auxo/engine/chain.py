@@ -36,6 +36,7 @@ from oslo_utils import uuidutils
 from cinder_auxo.engine import layer as layer_mod
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
+from cinder_auxo.engine import repair
 from cinder_auxo.engine import snapshots
 from cinder_auxo import exception
 
@@ -164,15 +165,16 @@ class ChainEngine(snapshots.SnapshotOps):
             return size_bytes
         return self.qemu.measure(size_bytes, fmt)
 
-    def _make(self, layer, size_bytes, backing=None):
+    def _make(self, layer, size_bytes, backing=None, unsafe=False):
         """Allocate and format a new layer; nothing is left on failure.
 
         The layer is formatted under a work name and published by rename:
         readers that do not take the chain lock (the stats poll, start-up
         clean-up after a crash) see it whole or not at all. Callers hold
-        the chain lock.
+        the chain lock. ``unsafe``: ``backing`` is not there yet (the
+        caller has validated what will be).
         """
-        if backing is not None:
+        if backing is not None and not unsafe:
             depth = len(self.validate(backing)) + 1
             if depth > self.max_depth:
                 raise exception.ChainTooDeep(path=layer.path, depth=depth,
@@ -191,7 +193,8 @@ class ChainEngine(snapshots.SnapshotOps):
             store.activate(work.name)
             self.qemu.create(work.path, layer.fmt, size_bytes,
                              backing=backing and backing.path,
-                             backing_fmt=backing and backing.fmt)
+                             backing_fmt=backing and backing.fmt,
+                             unsafe=unsafe)
             if work is not layer:
                 store.rename(work.name, layer.name)
         return layer
@@ -372,7 +375,7 @@ class ChainEngine(snapshots.SnapshotOps):
         The old top goes, and the layers below it that nothing else
         needs. The new layer is published before the old one is deleted:
         a crash in between leaves the old content readable (see
-        ``_repair_replaced``).
+        ``repair._drop_unwritten_raw``).
         """
         with self.chain_lock():
             top = self.volume(volume_id)
@@ -411,68 +414,9 @@ class ChainEngine(snapshots.SnapshotOps):
     # -- start-up ----------------------------------------------------------
 
     def cleanup(self):
-        """Undo what a crash left behind; returns the names removed.
+        """Undo or finish what a crash left behind (see ``repair``).
 
-        Work files (``.tmp-*``) and raw exports are deleted. A layer whose
-        backing snapshot was renamed to ``layer-*`` by ``_retire`` just
-        before the crash is re-pointed at the renamed layer.
+        Returns the names of the work files removed.
         """
-        removed = []
         with self.chain_lock():
-            for store in self.stores:
-                for name in store.list():
-                    if naming.is_temp(name) or naming.is_export(name):
-                        LOG.warning('Removing %s left by an interrupted '
-                                    'operation', store.path(name))
-                        store.deactivate(name)
-                        store.delete(name)
-                        removed.append(name)
-                    elif naming.is_layer(name):
-                        if self._repair_replaced(store, name):
-                            removed.append(name)
-                            continue
-                        layer = Layer(store, name)
-                        try:
-                            self._repair_retired_link(layer)
-                        except exception.AuxoException as e:
-                            # That volume stays unusable; the others start.
-                            LOG.warning('Cannot check %(path)s at start-up: '
-                                        '%(err)s', {'path': layer.path,
-                                                    'err': e.msg})
-        return removed
-
-    def _repair_retired_link(self, layer):
-        below = self._backing(layer)
-        if below is None or below.store.exists(below.name):
-            return
-        parsed = naming.parse(below.name)
-        if parsed.kind != naming.SNAPSHOT:
-            return
-        anon = Layer(below.store, naming.layer(naming.LAYER, parsed.ident,
-                                               parsed.fmt))
-        if anon.store.exists(anon.name):
-            LOG.warning('Re-pointing %s at %s (interrupted snapshot '
-                        'delete)', layer.path, anon.path)
-            self.qemu.rebase(layer.path, layer.fmt, anon.path, anon.fmt,
-                             unsafe=True)
-
-    def _repair_replaced(self, store, name):
-        """Finish a ``replace_volume`` to a raw layer cut by a crash.
-
-        Both ``volume-<id>`` and ``volume-<id>.raw`` exist only when the
-        crash came after the raw target was published and before the
-        qcow2 top was deleted, so before anything was written into the
-        raw one: the qcow2 chain holds the volume's content; the empty raw
-        layer goes. Returns True if ``name`` was removed.
-        """
-        parsed = naming.parse(name)
-        if parsed.kind != naming.VOLUME or parsed.fmt != naming.RAW:
-            return False
-        if not store.exists(naming.layer(naming.VOLUME, parsed.ident)):
-            return False
-        LOG.warning('Removing %s: an interrupted conversion to a raw '
-                    'layer left it beside the volume\'s qcow2 chain',
-                    store.path(name))
-        store.deactivate(name)
-        store.delete(name)
-        return True
+            return repair.repair(self)

@@ -22,6 +22,7 @@ concurrent creates download exactly once.
 """
 
 import contextlib
+import errno
 import hashlib
 
 from cinder import exception as cinder_exception
@@ -199,7 +200,7 @@ class ImageCache(object):
             image_utils.check_available_space(self.scratch.path(work.name),
                                               image_meta['size'], image_id)
         try:
-            source.fetch(work.path)
+            self._fetch(source, work)
             self._verify(image_id, image_meta, work.path, size_bytes)
             if parent is None:
                 return self._publish(image_id, work)
@@ -208,6 +209,18 @@ class ImageCache(object):
                 return self.publish_delta(image_id, work.path, parent_base)
         finally:
             self.scratch.delete(work.name)
+
+    def _fetch(self, source, work):
+        try:
+            source.fetch(work.path)
+        except OSError as e:
+            # (cinder's own fetch says ImageTooBig for this.)
+            if e.errno != errno.ENOSPC:
+                raise
+            raise exception.StorageFull(
+                storage=self.scratch.storage_id,
+                reason='downloading image %s into %s' % (source.image_id,
+                                                         work.path)) from e
 
     @staticmethod
     def _check_parent(source, parent):
@@ -320,30 +333,68 @@ class ImageCache(object):
         return [b for b in self.bases(image_id)
                 if not self.engine.children(b)]
 
+    def delete_if_unused(self, base, why):
+        """Delete ``base`` unless a layer depends on it; True if deleted.
+
+        The one place a base is deleted. The caller holds the image's
+        lock (no new child can appear through the cache); the children
+        are counted again under the chain lock, where they are made.
+        """
+        with self.engine.chain_lock():
+            if (not base.store.exists(base.name) or
+                    self.engine.children(base)):
+                return False
+            LOG.info('Removing cached base %s: %s', base.path, why)
+            base.store.deactivate(base.name)
+            base.store.delete(base.name)
+            return True
+
     def evict(self, image_id):
-        """Delete the unused bases of one image (re-checked under lock)."""
-        removed = []
+        """Delete the unused bases of one image."""
         with self.image_lock(image_id):
-            with self.engine.chain_lock():
-                for base in self.unused(image_id):
-                    LOG.info('Evicting unused base %s', base.path)
-                    base.store.deactivate(base.name)
-                    base.store.delete(base.name)
-                    removed.append(base.name)
-        return removed
+            return [b.name for b in self.bases(image_id)
+                    if self.delete_if_unused(b, 'evicted')]
 
     def collect_superseded(self, image_id):
         """Delete unused bases older than the image's newest one."""
-        removed = []
         with self.image_lock(image_id):
-            with self.engine.chain_lock():
-                bases = self.bases(image_id)
-                for base in bases[:-1]:
-                    if not self.engine.children(base):
-                        LOG.info('Removing superseded base %s', base.path)
-                        base.store.deactivate(base.name)
-                        base.store.delete(base.name)
-                        removed.append(base.name)
+            return [b.name for b in self.bases(image_id)[:-1]
+                    if self.delete_if_unused(
+                        b, 'superseded by a newer generation')]
+
+    def delete_volume(self, volume_id):
+        """Delete a volume; a superseded base goes with its last child."""
+        top = self.engine.find(naming.VOLUME, volume_id)
+        images = []
+        if top is not None:
+            try:
+                images = [naming.parse(layer.name).ident
+                          for layer in self.engine.chain(top)
+                          if layer.kind == naming.BASE]
+            except exception.AuxoException as e:
+                LOG.warning('Volume %s has an unusable chain: %s',
+                            volume_id, e)
+        self.engine.delete_volume(volume_id)
+        for image_id in images:
+            self.collect_superseded(image_id)
+
+    def cleanup(self):
+        """Start-up: what a crash left in the cache; the names removed.
+
+        Downloads in a scratch directory of the cache's own, and
+        superseded bases whose last child went just before the crash.
+        """
+        removed = []
+        if not any(self.scratch is store for store in self.engine.stores):
+            for name in self.scratch.list():
+                if naming.is_temp(name):
+                    LOG.warning('Removing %s left by an interrupted '
+                                'download', self.scratch.path(name))
+                    self.scratch.delete(name)
+                    removed.append(name)
+        for image_id in sorted({naming.parse(b.name).ident
+                                for b in self.bases()}):
+            removed += self.collect_superseded(image_id)
         return removed
 
     def usage(self):

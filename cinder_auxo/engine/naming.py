@@ -20,12 +20,19 @@ format, so the format is never sniffed from bytes a guest could write:
 ``snapshot-<uuid>[.raw]``       the frozen layer of a cinder snapshot
 ``layer-<uuid>[.raw]``          a frozen layer no snapshot owns any more,
                                 kept while other layers depend on it
+``merge-<uuid>[.raw]``          a snapshot's layer being folded into its
+                                only child; start-up finishes or undoes it
 ``base-<image uuid>-g<N>[.raw]``  generation N of an image's cached base
 ``.tmp-<uuid>[.<fmt>]``        work in progress; removed at start-up
 ``export-<uuid>.raw``           a raw copy of a volume's or snapshot's
                                 content, read by cinder's own data paths
                                 (backup, generic migration); removed on
                                 detach and at start-up
+``.tmp-<volume uuid>.next``     a volume's next top layer (qcow2) while a
+                                snapshot freezes the current one or a
+                                revert replaces it; published at start-up
+                                if the volume has no top any more, else
+                                removed
 ==============================  =======================================
 
 No suffix means qcow2.
@@ -42,19 +49,22 @@ FORMATS = (QCOW2, RAW)
 VOLUME = 'volume'
 SNAPSHOT = 'snapshot'
 LAYER = 'layer'
+MERGE = 'merge'
 BASE = 'base'
 TEMP = 'temp'
 TEMP_PREFIX = '.tmp-'
 EXPORT = 'export'
+NEXT_SUFFIX = '.next'
 
 _UUID = r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 _LAYER_RE = re.compile(
-    r'^(?P<kind>volume|snapshot|layer)-(?P<id>%s)(?P<raw>\.raw)?$' % _UUID)
+    r'^(?P<kind>volume|snapshot|layer|merge)-(?P<id>%s)(?P<raw>\.raw)?$'
+    % _UUID)
 _BASE_RE = re.compile(
     r'^base-(?P<id>%s)-g(?P<gen>[1-9][0-9]{0,5})(?P<raw>\.raw)?$' % _UUID)
 _EXPORT_RE = re.compile(r'^export-(?P<id>%s)\.raw$' % _UUID)
 _TEMP_RE = re.compile(
-    r'^\.tmp-(?P<id>%s)(\.(?P<suffix>qcow2|raw|download))?$' % _UUID)
+    r'^\.tmp-(?P<id>%s)(\.(?P<suffix>qcow2|raw|download|next))?$' % _UUID)
 
 
 def check_uuid(value, what='id'):
@@ -72,7 +82,7 @@ def _suffix(fmt):
 
 
 def layer(kind, ident, fmt=QCOW2):
-    if kind not in (VOLUME, SNAPSHOT, LAYER):
+    if kind not in (VOLUME, SNAPSHOT, LAYER, MERGE):
         raise exception.InvalidName(name=kind, reason='unknown layer kind')
     return '%s-%s%s' % (kind, check_uuid(ident), _suffix(fmt))
 
@@ -92,6 +102,19 @@ def export(ident):
 
 def temp(ident, suffix=''):
     return '%s%s%s' % (TEMP_PREFIX, check_uuid(ident), suffix)
+
+
+def next_top(volume_id):
+    """Work name of the volume's next top layer (always qcow2)."""
+    return temp(volume_id, NEXT_SUFFIX)
+
+
+def next_top_of(name):
+    """The volume id whose next top ``name`` is, or None."""
+    m = _TEMP_RE.match(name)
+    if m and m.group('suffix') == NEXT_SUFFIX[1:]:
+        return m.group('id')
+    return None
 
 
 class Parsed(object):
@@ -121,6 +144,8 @@ def parse(name):
     m = _TEMP_RE.match(name)
     if m:
         suffix = m.group('suffix')
+        if suffix == NEXT_SUFFIX[1:]:
+            suffix = QCOW2
         return Parsed(TEMP, m.group('id'),
                       suffix if suffix in FORMATS else None)
     raise exception.InvalidName(name=name, reason='not a layer name')

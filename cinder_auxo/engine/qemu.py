@@ -104,10 +104,17 @@ class QemuImg(object):
         return json.loads(out)
 
     def create(self, path, fmt, size_bytes=None, backing=None,
-               backing_fmt=None):
+               backing_fmt=None, unsafe=False):
+        """Format a new layer.
+
+        ``unsafe`` (``-u``) names a backing file that need not exist yet;
+        ``size_bytes`` is then required.
+        """
         args = ['-f', fmt]
         if backing:
             args += ['-b', backing, '-F', backing_fmt]
+            if unsafe:
+                args.append('-u')
         if fmt == 'qcow2':
             # Small clusters and no preallocation: overlays stay sparse.
             args += ['-o', 'cluster_size=65536']

@@ -18,6 +18,7 @@ chain lock; the private ones expect it held.
 """
 
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_utils import uuidutils
 
 from cinder_auxo.engine import layer as layer_mod
@@ -38,29 +39,48 @@ class SnapshotOps(object):
     def create_snapshot(self, volume_id, snapshot_id):
         """Freeze the volume's top layer as the snapshot.
 
-        A new, empty overlay on it becomes the volume's top.
+        A new, empty overlay on it becomes the volume's top. Done again
+        after a crash, it returns the snapshot made the first time.
         """
         with self.chain_lock():
             top = self.volume(volume_id)
+            done = self.find(naming.SNAPSHOT, snapshot_id)
+            if done is not None:
+                if self._backing(top) == done:
+                    LOG.info('Snapshot %s of volume %s already exists',
+                             snapshot_id, volume_id)
+                    return done
+                raise exception.AuxoException(
+                    reason='%s already exists' % done.path)
             frozen = Layer(top.store, naming.layer(naming.SNAPSHOT,
                                                    snapshot_id, top.fmt))
             self._freeze(top, frozen)
             return frozen
 
     def _freeze(self, top, frozen):
+        """Rename ``top`` to ``frozen``; a new overlay on it is the top.
+
+        The new top is made first, under ``.tmp-<volume>.next``, backed by
+        the frozen name before it exists: at every instant the volume has a
+        top, or start-up publishes the next one (``repair``).
+        """
         depth = len(self.validate(top)) + 1
         if depth > self.max_depth:
             raise exception.ChainTooDeep(path=top.path, depth=depth,
                                          limit=self.max_depth)
         size = self.qemu.virtual_size(top.path, top.fmt)
-        new_top = Layer(top.store, naming.layer(
-            naming.VOLUME, naming.parse(top.name).ident))
-        top.store.rename(top.name, frozen.name)
+        volume_id = naming.parse(top.name).ident
+        new_top = Layer(top.store, naming.layer(naming.VOLUME, volume_id))
+        nxt = Layer(top.store, naming.next_top(volume_id))
+        self._make(nxt, size, backing=frozen, unsafe=True)
+        with top.store.remove_on_error(nxt.name):
+            top.store.rename(top.name, frozen.name)
         try:
-            self._make(new_top, size, backing=frozen)
+            top.store.rename(nxt.name, new_top.name)
         except Exception:
-            top.store.rename(frozen.name, top.name)
-            raise
+            with excutils.save_and_reraise_exception():
+                top.store.rename(frozen.name, top.name)
+                top.store.delete(nxt.name)
         LOG.info('Froze %s as %s; %s is the new active layer', top.name,
                  frozen.name, new_top.name)
         return new_top
@@ -70,8 +90,7 @@ class SnapshotOps(object):
         with self.chain_lock():
             frozen = self.find(naming.SNAPSHOT, snapshot_id)
             if frozen is None:
-                LOG.info('Snapshot %s has no layer on %s; nothing to delete',
-                         snapshot_id, self.volumes.storage_id)
+                self._finish_pending_merge(snapshot_id)
                 return
             kids = self.children(frozen)
             if not kids:
@@ -97,11 +116,7 @@ class SnapshotOps(object):
             LOG.info('Merging %s into %s by commit (%d bytes rather than '
                      '%d)', child.name, frozen.name, commit_cost,
                      rebase_cost)
-            # The child is intact until the rename: a crash before it
-            # leaves both readable with unchanged content.
-            self.qemu.commit(child.path, child.fmt)
-            frozen.store.sync(frozen.name)
-            frozen.store.rename(frozen.name, child.name)
+            self._merge_by_commit(frozen, child)
             return
         LOG.info('Merging %s into %s by rebase', frozen.name, child.name)
         child.store.grow(child.name, self._layer_bytes(
@@ -111,6 +126,53 @@ class SnapshotOps(object):
                          below and below.fmt)
         child.store.sync(child.name)
         frozen.store.delete(frozen.name)
+
+    def _merge_by_commit(self, frozen, child):
+        """Commit ``child`` into ``frozen``, publish the result as ``child``.
+
+        The snapshot's name must never hold the child's later data, so the
+        frozen layer leaves it before the commit writes (doc/design.md,
+        "Merging by commit"): renamed to ``merge-<id>``, then the child is
+        re-pointed at it. Start-up puts a merge interrupted before the
+        re-pointing back, and finishes one interrupted after it.
+        """
+        work = Layer(frozen.store, naming.layer(
+            naming.MERGE, naming.parse(frozen.name).ident, frozen.fmt))
+        frozen.store.rename(frozen.name, work.name)
+        try:
+            self.qemu.rebase(child.path, child.fmt, work.path, work.fmt,
+                             unsafe=True)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # Nothing was written yet: the snapshot is whole again.
+                work.store.rename(work.name, frozen.name)
+        self.finish_merge(work, child)
+
+    def _finish_pending_merge(self, snapshot_id):
+        """A retried delete finishes a merge that failed half-way.
+
+        (A full disk in the commit, say: the layer cannot go back to the
+        snapshot's name once written, see ``_merge_by_commit``.)
+        """
+        work = self.find(naming.MERGE, snapshot_id)
+        kids = self.children(work) if work else []
+        if len(kids) != 1:
+            LOG.info('Snapshot %s has no layer on %s; nothing to delete',
+                     snapshot_id, self.volumes.storage_id)
+            return
+        LOG.info('Finishing the merge of %s into %s', kids[0].name,
+                 work.name)
+        self.finish_merge(work, kids[0])
+
+    def finish_merge(self, work, child):
+        """Commit ``child`` into ``work`` (again) and rename it over it.
+
+        ``commit -d`` leaves the child intact, so doing it twice writes
+        the same clusters and a crash at any point loses nothing.
+        """
+        self.qemu.commit(child.path, child.fmt)
+        work.store.sync(work.name)
+        work.store.rename(work.name, child.name)
 
     def _retire(self, frozen, kids):
         """Keep a shared snapshot layer under an anonymous name."""
@@ -133,8 +195,11 @@ class SnapshotOps(object):
                 raise exception.LayerBusy(name=top.name,
                                           reason='layers depend on it')
             size = self.qemu.virtual_size(frozen.path, frozen.fmt)
-            work = self._make(self._temp(top.store, naming.QCOW2), size,
-                              backing=frozen)
+            # Named as the volume's next top: should a crash come between
+            # deleting the old top and the rename (stores without atomic
+            # replace), start-up publishes it.
+            nxt = Layer(top.store, naming.next_top(volume_id))
+            work = self._make(nxt, size, backing=frozen)
             new_top = naming.layer(naming.VOLUME, volume_id)
             old_below = self._backing(top)
             if top.store.atomic_replace and top.name == new_top:

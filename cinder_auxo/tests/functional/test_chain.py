@@ -108,8 +108,10 @@ class ChainDataTestCase(base.FunctionalTestCase):
         base.write_pattern(self.vpath(vol), 0x42, 0, MiB)
         with self._record_qemu() as calls:
             self.engine.delete_snapshot(snap)
-        # 1 MiB on top against 64 MiB below: commit the top down.
+        # 1 MiB on top against 64 MiB below: commit the top down (the
+        # header-only re-pointing at the merge- name moves no data).
         self.assertIn('commit', calls)
+        self.assertIn('rebase -u', calls)
         self.assertNotIn('rebase', calls)
         base.read_pattern(self.vpath(vol), 0x42, 0, MiB)
         base.read_pattern(self.vpath(vol), 0x41, MiB, 63 * MiB)
@@ -131,7 +133,7 @@ class ChainDataTestCase(base.FunctionalTestCase):
         class Recorder(object):
             def __enter__(self):
                 def run(command, path, *args):
-                    calls.append(command)
+                    calls.append(command + (' -u' if '-u' in args else ''))
                     return real(command, path, *args)
                 engine.qemu._run = run
                 return calls
@@ -251,6 +253,42 @@ class ChainDataTestCase(base.FunctionalTestCase):
         self.engine.delete_volume(other)
         self.assertEqual(['_base'], self.listing())
 
+    def test_commit_merge_that_cannot_repoint_gives_the_name_back(self):
+        vol = new_id()
+        self.engine.create_volume(vol, GiB, 'qcow2')
+        base.write_pattern(self.vpath(vol), 0x41, 0, 8 * MiB)
+        snap = new_id()
+        self.engine.create_snapshot(vol, snap)
+        base.write_pattern(self.vpath(vol), 0x42, 0, MiB)
+        error = exception.QemuImgError(command='rebase', path='x',
+                                       reason='injected')
+        self.useFixture(fixtures.MockPatchObject(
+            self.engine.qemu, 'rebase', side_effect=error))
+        self.assertRaises(exception.QemuImgError,
+                          self.engine.delete_snapshot, snap)
+        self.assertIsNone(self.engine.find(naming.MERGE, snap))
+        layer = self.engine.snapshot(snap)
+        base.read_pattern(layer.path, 0x41, 0, 8 * MiB)
+        base.read_pattern(self.vpath(vol), 0x42, 0, MiB)
+        base.read_pattern(self.vpath(vol), 0x41, MiB, 7 * MiB)
+
+    def test_cleanup_publishes_only_a_whole_next_top(self):
+        # A volume with no top and a next top whose backing is there: a
+        # snapshot interrupted between its two renames.
+        vol, snaps = self._volume_with_snapshots(1)
+        top = self.vpath(vol)
+        nxt = os.path.join(self.mount, naming.next_top(vol))
+        os.rename(top, nxt)
+        self.assertEqual([], self.engine.cleanup())
+        self._assert_volume(vol, 1)
+        # One whose header cannot be read is left for an operator.
+        os.rename(top, nxt)
+        with open(nxt, 'r+b') as f:
+            f.write(b'\0' * 512)
+        self.assertEqual([], self.engine.cleanup())
+        self.assertTrue(os.path.exists(nxt))
+        self.assertFalse(os.path.exists(top))
+
     @ddt.data('create_volume', 'create_snapshot', 'overlay')
     def test_new_layer_appears_only_when_formatted(self, operation):
         # The stats poll and start-up clean-up read headers without the
@@ -277,11 +315,8 @@ class ChainDataTestCase(base.FunctionalTestCase):
         elif operation == 'create_snapshot':
             snap = new_id()
             self.engine.create_snapshot(vol, snap)
-            # The top was renamed to the snapshot before the new top.
-            before = sorted([naming.layer(naming.SNAPSHOT, snap)] +
-                            [n for n in before if n != os.path.basename(
-                                self.vpath(vol))])
-            new = [os.path.basename(self.vpath(vol))]
+            # The new top is formatted before the old one is renamed.
+            new = [naming.layer(naming.SNAPSHOT, snap)]
         else:
             other = new_id()
             self.engine.create_overlay(other, GiB, self.engine.volume(vol))

@@ -217,7 +217,8 @@ class ImageCacheTestCase(base.FunctionalTestCase):
         err = self._assert_refused(meta)
         self.assertIn('checksum', str(err))
 
-    def test_full_disk_loses_nothing(self):
+    def test_image_bigger_than_the_free_space_is_refused_first(self):
+        # Only the free-space pre-check; test_full_disk.py fills a disk.
         image = self.image_file([(0x22, 0, MiB)])
         meta = self.glance.add(image, size=1 << 62)
         self._assert_refused(meta, error=cinder_exception.ImageTooBig)

@@ -11,9 +11,12 @@
 #    under the License.
 """LVMSANDriver: connection info, stats, set-up errors, consumer attach."""
 
+import os
 from unittest import mock
 
 from cinder import context as cinder_context
+from cinder import coordination
+from cinder.image import image_utils
 from cinder.tests.unit import fake_volume
 from cinder.volume import configuration
 from cinder.volume import driver as cinder_driver
@@ -129,7 +132,7 @@ class LVMSANDriverTestCase(base.TestCase):
         with mock.patch.object(drv.target, 'problem', return_value=None,
                                autospec=True), \
                 mock.patch.object(store, 'check', autospec=True) as check, \
-                mock.patch.object(lvm_store.LVMStore, 'vg',
+                mock.patch.object(lvm_store.LVMStore, 'vg',  # noqa: H210
                                   new_callable=mock.PropertyMock), \
                 mock.patch.object(store, 'activate_all',
                                   autospec=True) as activate_all, \
@@ -139,6 +142,62 @@ class LVMSANDriverTestCase(base.TestCase):
         check.assert_called_once_with()
         activate_all.assert_called_once_with()
         check_engine.assert_called_once_with()
+
+    def test_setup_removes_downloads_and_upload_files_of_a_crash(self):
+        # A real (file) coordinator: start-up takes the storage's locks.
+        self.conf.config(backend_url='file://%s/coordination' % self.tmp,
+                         group='coordination')
+        coordination.COORDINATOR.start()
+        self.addCleanup(coordination.COORDINATOR.stop)
+        drv = self.driver()
+        drv.host = 'node1@' + BACKEND
+        conv = self.tmp + '/conv'
+        scratch = os.path.join(conv, 'auxo-' + VG)
+        os.makedirs(scratch)
+        download = os.path.join(scratch, '.tmp-%s.download' % VOL)
+        ours = os.path.join(conv, 'auxo-upload-%s-node1@%s' % (VOL, BACKEND))
+        theirs = os.path.join(conv, 'auxo-upload-%s-node1@other' % VOL)
+        for path in (download, ours, theirs):
+            open(path, 'w').close()
+        store = drv.engine.volumes
+        with mock.patch.object(drv.target, 'problem', autospec=True,
+                               return_value=None), \
+                mock.patch.object(store, 'check', autospec=True), \
+                mock.patch.object(lvm_store.LVMStore, 'vg',  # noqa: H210
+                                  new_callable=mock.PropertyMock), \
+                mock.patch.object(store, 'activate_all', autospec=True), \
+                mock.patch.object(store, 'list', autospec=True,
+                                  return_value=[]):
+            drv.check_for_setup_error()
+        self.assertFalse(os.path.exists(download))
+        self.assertFalse(os.path.exists(ours))
+        # Another backend's upload, maybe running now, is not ours.
+        self.assertTrue(os.path.exists(theirs))
+
+    def test_upload_file_is_found_by_cinders_own_cleanup(self):
+        drv = self.driver()
+        drv.host = 'node1@' + BACKEND
+        seen = []
+
+        def flatten_to(volume_id, path, fmt):
+            open(path, 'w').close()
+            seen.append(path)
+
+        def upload(*args, **kwargs):
+            # What cinder-volume's init_host runs after a crash here.
+            image_utils.cleanup_temporary_file('node1@' + BACKEND)
+            seen.append(os.path.exists(seen[0]))
+
+        volume = mock.Mock(id=VOL, metadata={})
+        with mock.patch.object(drv.engine, 'flatten_to', autospec=True,
+                               side_effect=flatten_to), \
+                mock.patch.object(image_utils, 'upload_volume',
+                                  autospec=True, side_effect=upload):
+            drv.copy_volume_to_image(self.ctxt, volume, mock.Mock(),
+                                     {'id': IMG, 'disk_format': 'qcow2'})
+        self.assertEqual(self.tmp + '/conv',
+                         os.path.dirname(seen[0]))
+        self.assertFalse(seen[1])
 
     # -- stats -------------------------------------------------------------
 

@@ -26,7 +26,8 @@ class NamingTestCase(base.TestCase):
     @ddt.data(('volume', 'qcow2', 'volume-%s' % UUID),
               ('volume', 'raw', 'volume-%s.raw' % UUID),
               ('snapshot', 'qcow2', 'snapshot-%s' % UUID),
-              ('layer', 'raw', 'layer-%s.raw' % UUID))
+              ('layer', 'raw', 'layer-%s.raw' % UUID),
+              ('merge', 'qcow2', 'merge-%s' % UUID))
     def test_layer_round_trip(self, kind, fmt, name):
         self.assertEqual(name, naming.layer(kind, UUID, fmt))
         parsed = naming.parse(name)
@@ -65,6 +66,15 @@ class NamingTestCase(base.TestCase):
         self.assertFalse(naming.is_layer(name))
         self.assertIsNone(naming.parse(name).fmt)
         self.assertEqual('raw', naming.parse(naming.temp(UUID, '.raw')).fmt)
+        self.assertIsNone(naming.next_top_of(name))
+
+    def test_next_top_names_the_volume(self):
+        name = naming.next_top(UUID)
+        self.assertEqual('.tmp-%s.next' % UUID, name)
+        self.assertTrue(naming.is_temp(name))
+        self.assertEqual(UUID, naming.next_top_of(name))
+        self.assertEqual('qcow2', naming.parse(name).fmt)
+        self.assertIsNone(naming.next_top_of('volume-%s' % UUID))
 
     def test_unknown_format_refused(self):
         self.assertRaises(exception.InvalidName, naming.layer, 'volume', UUID,

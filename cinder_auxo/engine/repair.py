@@ -1,0 +1,154 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Start-up repair: finish or undo what a crash interrupted.
+
+Every multi-step chain operation leaves names from which its state can be
+read (doc/design.md, "Crash safety"). Run with the chain lock held, before
+the driver takes requests, in this order:
+
+1. a volume's next top (``.tmp-<volume>.next``) is published if the volume
+   has no top any more (a snapshot froze it), else removed; other work
+   files (``.tmp-*``) and raw exports (``export-*``) are removed;
+2. a raw layer published beside a volume's qcow2 top by an interrupted
+   ``replace_volume`` is removed (nothing was written into it yet);
+3. a layer whose backing snapshot is gone is re-pointed: at ``merge-<id>``
+   by renaming that back to the snapshot (a commit-merge that had not
+   started writing), or at ``layer-<id>`` (an interrupted retire);
+4. a ``merge-<id>`` with its one child is committed into it again and
+   renamed over the child;
+5. anonymous layers nothing depends on any more are removed.
+"""
+
+from oslo_log import log as logging
+
+from cinder_auxo.engine import layer as layer_mod
+from cinder_auxo.engine import naming
+from cinder_auxo import exception
+
+LOG = logging.getLogger(__name__)
+Layer = layer_mod.Layer
+
+
+def repair(engine):
+    """Returns the names of the work files removed."""
+    removed = []
+    for store in engine.stores:
+        for name in store.list():
+            if naming.is_export(name):
+                LOG.warning('Removing %s, a raw export whose consumer is '
+                            'gone', store.path(name))
+                store.delete(name)
+                removed.append(name)
+                continue
+            if not naming.is_temp(name):
+                continue
+            try:
+                _work_file(engine, store, name, removed)
+            except exception.AuxoException as e:
+                LOG.warning('Leaving %(path)s for an operator: it should '
+                            'become a volume\'s top, but %(err)s',
+                            {'path': store.path(name), 'err': e.msg})
+    for step in (_drop_unwritten_raw, _repair_link, _finish_merge,
+                 _collect_orphan):
+        for store in engine.stores:
+            for name in store.list():
+                if not naming.is_layer(name) or not store.exists(name):
+                    continue
+                layer = Layer(store, name)
+                try:
+                    step(engine, layer)
+                except exception.AuxoException as e:
+                    # That volume stays unusable; the others start.
+                    LOG.warning('Cannot check %(path)s at start-up: '
+                                '%(err)s', {'path': layer.path,
+                                            'err': e.msg})
+    return removed
+
+
+def _work_file(engine, store, name, removed):
+    volume_id = naming.next_top_of(name)
+    if volume_id is not None and engine.find(naming.VOLUME, volume_id,
+                                             store) is None:
+        # The volume's old top is gone only once this one was whole.
+        below = engine._backing(Layer(store, name))
+        if below is None or not below.store.exists(below.name):
+            raise exception.LayerNotFound(name=below and below.name,
+                                          storage=store.storage_id)
+        LOG.warning('Publishing %s as the top of volume %s (interrupted '
+                    'snapshot or revert)', store.path(name), volume_id)
+        store.rename(name, naming.layer(naming.VOLUME, volume_id))
+        return
+    LOG.warning('Removing %s left by an interrupted operation',
+                store.path(name))
+    store.deactivate(name)
+    store.delete(name)
+    removed.append(name)
+
+
+def _drop_unwritten_raw(engine, layer):
+    """Both ``volume-<id>`` and ``volume-<id>.raw``: finish nothing.
+
+    Only a crash inside ``replace_volume``, after the raw target was
+    published and before the qcow2 top was deleted, leaves both; nothing
+    was written into the raw one yet, so the qcow2 chain holds the
+    volume's content and the raw layer goes.
+    """
+    parsed = naming.parse(layer.name)
+    if parsed.kind != naming.VOLUME or parsed.fmt != naming.RAW:
+        return
+    if not layer.store.exists(naming.layer(naming.VOLUME, parsed.ident)):
+        return
+    LOG.warning('Removing %s: an interrupted conversion to a raw layer left '
+                'it beside the volume\'s qcow2 chain', layer.path)
+    layer.store.deactivate(layer.name)
+    layer.store.delete(layer.name)
+
+
+def _repair_link(engine, layer):
+    below = engine._backing(layer)
+    if below is None or below.store.exists(below.name):
+        return
+    parsed = naming.parse(below.name)
+    if parsed.kind != naming.SNAPSHOT:
+        return
+    merge = Layer(below.store, naming.layer(naming.MERGE, parsed.ident,
+                                            parsed.fmt))
+    anon = Layer(below.store, naming.layer(naming.LAYER, parsed.ident,
+                                           parsed.fmt))
+    if merge.store.exists(merge.name):
+        LOG.warning('Renaming %s back to %s (snapshot delete interrupted '
+                    'before its merge began)', merge.path, below.path)
+        merge.store.rename(merge.name, below.name)
+    elif anon.store.exists(anon.name):
+        LOG.warning('Re-pointing %s at %s (interrupted snapshot '
+                    'delete)', layer.path, anon.path)
+        engine.qemu.rebase(layer.path, layer.fmt, anon.path, anon.fmt,
+                           unsafe=True)
+
+
+def _finish_merge(engine, layer):
+    if layer.kind != naming.MERGE:
+        return
+    kids = engine.children(layer)
+    if len(kids) != 1:
+        LOG.warning('%s is an interrupted merge with %d children; leaving '
+                    'it for an operator', layer.path, len(kids))
+        return
+    LOG.warning('Finishing the merge of %s into %s (interrupted snapshot '
+                'delete)', kids[0].path, layer.path)
+    engine.finish_merge(layer, kids[0])
+
+
+def _collect_orphan(engine, layer):
+    if layer.kind == naming.LAYER and not engine.children(layer):
+        engine._collect(layer)
