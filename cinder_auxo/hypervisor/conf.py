@@ -20,6 +20,8 @@ import os
 
 from oslo_config import cfg
 
+from cinder_auxo.hypervisor import exception
+
 GROUP = 'auxo'
 
 hypervisor_opts = [
@@ -50,10 +52,16 @@ def register(conf=cfg.CONF):
 
 
 def storage_roots(conf=cfg.CONF):
-    """The configured roots, resolved; relative entries are ignored."""
+    """The configured roots, resolved (symbolic links followed)."""
     register(conf)
-    return [os.path.realpath(r) for r in conf.auxo.storage_roots
-            if os.path.isabs(r)]
+    roots = []
+    for root in conf.auxo.storage_roots:
+        if not os.path.isabs(root):
+            raise exception.HypervisorException(
+                reason='[auxo] storage_roots entry %r is not an absolute '
+                       'path' % root)
+        roots.append(os.path.realpath(root))
+    return roots
 
 
 def list_opts():
