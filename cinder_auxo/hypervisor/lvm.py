@@ -108,7 +108,10 @@ def env(conf_dir):
     return ['env', 'LC_ALL=C', 'LVM_SYSTEM_DIR=%s' % conf_dir]
 
 
-def lun_devices(patterns, by='/dev/disk/by-*/*'):
+BY_GLOB = '/dev/disk/by-*/*'
+
+
+def lun_devices(patterns, by=BY_GLOB):
     found = []
     for pattern in patterns:
         rx = re.compile(pattern)
@@ -119,8 +122,10 @@ def lun_devices(patterns, by='/dev/disk/by-*/*'):
 class GroupView(object):
     """One volume group as a consumer sees it: through the LUN only."""
 
-    def __init__(self, data, execute, conf_dir, root_helper=None):
+    def __init__(self, data, execute, conf_dir, root_helper=None,
+                 by_glob=BY_GLOB):
         self.vg = data['volume_group']
+        self.by_glob = by_glob
         self.patterns = list(data['device_patterns'])
         self._execute = execute
         self.conf_dir = os.path.join(conf_dir, self.vg)
@@ -136,7 +141,7 @@ class GroupView(object):
 
     def refresh(self):
         """Re-read the group's metadata from the LUN, or say why not."""
-        if not lun_devices(self.patterns):
+        if not lun_devices(self.patterns, self.by_glob):
             raise exception.LVMError(
                 vg=self.vg, reason='no block device of the SAN LUN is '
                 'present (looked for %s)' % ', '.join(self.patterns))
