@@ -17,6 +17,8 @@ VENV=$REPO/.hv-venv
 RUN=$(mktemp -d /tmp/auxo-hv-run.XXXXXX)
 PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 PKGS+=(qemu-system-x86 qemu-utils libvirt-dev pkg-config gcc python3-venv)
+# libvirt-python builds against libvirt-dev and the Python headers.
+PKGS+=(python3-dev)
 started=()
 
 log() { echo "hv: $*"; }
