@@ -12,6 +12,7 @@
 
 """The nova-compute launcher against the installed nova."""
 
+import os
 import subprocess
 import sys
 
@@ -55,10 +56,12 @@ class LauncherTestCase(base.HypervisorTestCase):
     def test_refuses_a_nova_without_the_map(self):
         self.assertRaises(RuntimeError, launcher.register, volume_drivers=[])
 
-    def test_runs_novas_own_main(self):
-        out = subprocess.run(
-            [sys.executable, '-m', 'cinder_auxo.hypervisor.launcher',
-             '--version'], capture_output=True, text=True, check=True)
+    def test_console_script_runs_novas_own_main(self):
+        # The entry point setup.cfg installs next to nova's scripts.
+        script = os.path.join(os.path.dirname(sys.executable),
+                              'cinder-auxo-nova-compute')
+        out = subprocess.run([script, '--version'], capture_output=True,
+                             text=True, check=True)
         self.assertTrue((out.stdout + out.stderr).strip().startswith('34.'),
                         out)
 
