@@ -50,6 +50,8 @@ class LibvirtAuxoLocalVolumeDriver(volume.LibvirtVolumeDriver):
                 connection_info, disk_info)
         layers = chain.check_file_chain(path, data.get('format'),
                                         auxo_conf.storage_roots())
+        # The base class's common settings (serial, qos, access mode,
+        # discard, alias); LibvirtVolumeDriver's own would make it a block.
         conf = volume.LibvirtBaseVolumeDriver.get_config(
             self, connection_info, disk_info)
         conf.source_type = 'file'
