@@ -9,7 +9,9 @@
 # Stages: tox (pep8, genconfig, bashate, docs, releasenotes, py3,
 # functional), e2e (an all-in-one
 # cinder + Glance stack with this driver, the end-to-end suite, teardown),
-# vm (the storage-node VM: LVM and iSCSI tests of the SAN driver).
+# hv (the nova libvirt volume drivers on real libvirt + QEMU, nova 34 in a
+# venv of its own), vm (the storage-node VM: LVM and iSCSI tests of the SAN
+# driver).
 # It installs what it needs: qemu-utils from apt, tox in a venv of its own
 # (.tox-bootstrap/), pinned Python dependencies from constraints.txt.
 set -uo pipefail
@@ -17,7 +19,7 @@ set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=(tox e2e vm)
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(tox e2e hv vm)
 LOGDIR=$REPO/.test-logs
 mkdir -p "$LOGDIR"
 declare -A RESULT
@@ -67,6 +69,9 @@ if want tox; then
 fi
 if want e2e; then
     stage e2e tools/stack/run-e2e.sh
+fi
+if want hv; then
+    stage hv tools/hypervisor/run-tests.sh
 fi
 if want vm; then
     stage vm tools/storage-vm/run-tests.sh

@@ -46,8 +46,6 @@ from cinder import utils
 from cinder.volume import configuration
 from cinder.volume import driver
 from cinder.volume.drivers import lvm as lvm_driver
-from cinder.volume import volume_utils
-from oslo_concurrency import processutils
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import fileutils
@@ -58,6 +56,7 @@ from cinder_auxo.engine import image_cache
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
 from cinder_auxo import exception
+from cinder_auxo.hypervisor import lvm as hv_lvm
 from cinder_auxo import opts
 from cinder_auxo.stores import files
 from cinder_auxo.stores import lvm as lvm_store
@@ -73,74 +72,6 @@ CONF.register_opts(DRIVER_OPTS, group=configuration.SHARED_CONF_GROUP)
 PROTOCOL = 'lvmsan'
 _STATS_PROTOCOL = {'iscsi': 'iSCSI', 'iser': 'iSER',
                    'fibre_channel': 'FC'}
-
-
-def _store_for(data, execute, root_helper, conf_dir):
-    return lvm_store.LVMStore(
-        data['volume_group'], data['volume_group'],
-        data['device_patterns'], execute,
-        os.path.join(conf_dir, data['volume_group']),
-        root_helper=root_helper, volume_clear='none')
-
-
-class SanLVConnector(object):
-    """Consumer side of an ``lvmsan`` connection, on any host.
-
-    Reaches the LUN with os-brick (idempotent: an existing session is
-    reused), activates the volume's backing LVs read-only and its top LV
-    read-write, and hands back the top LV's path with its disk format.
-    Never writes VG metadata. Disconnect deactivates the LVs this volume
-    alone uses and leaves the LUN session: other volumes live on it.
-    """
-
-    def __init__(self, root_helper, execute, conf_dir, use_multipath=False,
-                 device_scan_attempts=3):
-        self._root_helper = root_helper
-        self._execute = execute
-        self._conf_dir = conf_dir
-        self._use_multipath = use_multipath
-        self._scan_attempts = device_scan_attempts
-
-    def lun_connector(self, data):
-        return volume_utils.brick_get_connector(
-            data['lun_protocol'], use_multipath=self._use_multipath,
-            device_scan_attempts=self._scan_attempts)
-
-    def _store(self, data):
-        return _store_for(data, self._execute, self._root_helper,
-                          self._conf_dir)
-
-    def connect_volume(self, data):
-        lun = self.lun_connector(data).connect_volume(data['lun'])
-        LOG.debug('LUN of volume group %s is %s', data['volume_group'],
-                  lun.get('path'))
-        store = self._store(data)
-        store.check()
-        for layer in reversed(data['backing']):
-            store.activate(layer['name'], read_only=True)
-        store.activate(data['layer'])
-        return {'type': 'block', 'path': data['device_path'],
-                'format': data['format'], 'lun_path': lun.get('path')}
-
-    def disconnect_volume(self, data, device_info, force=False,
-                          ignore_errors=False):
-        store = self._store(data)
-        store.deactivate(data['layer'])
-        for layer in data['backing']:
-            try:
-                store.deactivate(layer['name'])
-            except exception.StorageUnavailable as e:
-                # Still open under another volume attached here.
-                LOG.debug('Keeping %s active: %s', layer['name'], e.msg)
-
-    def check_valid_device(self, path, run_as_root=True):
-        try:
-            self._execute('dd', 'if=%s' % path, 'of=/dev/null', 'count=1',
-                          'iflag=direct', run_as_root=run_as_root,
-                          root_helper=self._root_helper)
-        except processutils.ProcessExecutionError:
-            return False
-        return True
 
 
 @interface.volumedriver
@@ -260,7 +191,8 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
         pass
 
     def lv_connector(self):
-        return SanLVConnector(
+        # The same consumer code nova's lvmsan volume driver runs.
+        return hv_lvm.SanLVConnector(
             utils.get_root_helper(), self._execute, self._conf_dir,
             use_multipath=self.configuration.use_multipath_for_image_xfer,
             device_scan_attempts=(

@@ -27,10 +27,8 @@ missing volume group looks, read-only, at every device, to say where the
 group is instead.
 """
 
-import glob
 import json
 import os
-import re
 
 from cinder.brick.local_dev import lvm as brick_lvm
 from cinder import exception as cinder_exception
@@ -42,6 +40,7 @@ from oslo_utils import units
 
 from cinder_auxo.engine import naming
 from cinder_auxo import exception
+from cinder_auxo.hypervisor import lvm as hv_lvm
 from cinder_auxo.stores import base
 
 LOG = logging.getLogger(__name__)
@@ -51,27 +50,7 @@ LVM_TOOLS = frozenset(['lvm', 'lvs', 'vgs', 'pvs', 'lvcreate', 'lvremove',
                        'vgchange', 'vgdisplay', 'pvdisplay'])
 _RESERVED_PREFIX = 'snapshot'
 _MANGLE = '_'
-
-_LVM_CONF = """\
-# Written by cinder_auxo for volume group %(vg)s: LVM sees only the LUN.
-devices {
-    global_filter = [ %(accept)s"r|.*|" ]
-    use_devicesfile = 0
-}
-allocation {
-    wipe_signatures_when_zeroing_new_lvs = 0
-}
-global {
-    event_activation = 0
-}
-"""
-
-
-def lv_name(name):
-    """The LV name of a layer name."""
-    if name.startswith(_RESERVED_PREFIX):
-        return _MANGLE + name
-    return name
+lv_name = hv_lvm.lv_name
 
 
 def layer_name(lv):
@@ -130,22 +109,10 @@ class LVMStore(base.Store):
         return patterns
 
     def write_conf(self):
-        accept = ''.join('"a|%s|", ' % p for p in self.pv_patterns)
-        text = _LVM_CONF % {'vg': self.vg_name, 'accept': accept}
-        os.makedirs(self.conf_dir, mode=0o750, exist_ok=True)
-        try:
-            with open(self.conf_path) as f:
-                if f.read() == text:
-                    return
-        except FileNotFoundError:
-            pass
-        tmp = self.conf_path + '.new'
-        with open(tmp, 'w') as f:
-            f.write(text)
-        os.rename(tmp, self.conf_path)
+        hv_lvm.write_conf(self.conf_dir, self.vg_name, self.pv_patterns)
 
     def _env(self):
-        return ['env', 'LC_ALL=C', 'LVM_SYSTEM_DIR=%s' % self.conf_dir]
+        return hv_lvm.env(self.conf_dir)
 
     def filtered_execute(self, *cmd, **kwargs):
         """The runner handed to brick's LVM: LVM commands see the LUN only.
@@ -187,12 +154,7 @@ class LVMStore(base.Store):
 
     def lun_devices(self):
         """Device links present now that match the LUN's patterns."""
-        found = []
-        for pattern in self.pv_patterns:
-            rx = re.compile(pattern)
-            found.extend(p for p in sorted(glob.glob('/dev/disk/by-*/*'))
-                         if rx.match(p))
-        return found
+        return hv_lvm.lun_devices(self.pv_patterns)
 
     def check(self):
         devices = self.lun_devices()
@@ -361,18 +323,10 @@ class LVMStore(base.Store):
         layers on consumer hosts. An LV already active is refreshed, so a
         size changed by the storage node is seen.
         """
-        lv = lv_name(name)
-        target = '%s/%s' % (self.vg_name, lv)
-        if self.is_active(name):
-            args = ['lvchange', '--refresh']
-        else:
-            args = ['lvchange', '-a', 'y', '-K', '--yes']
-        if read_only:
-            args += ['--config',
-                     'activation { read_only_volume_list = [ "%s" ] }' %
-                     target]
+        args = hv_lvm.activate_args(self.vg_name, lv_name(name),
+                                    self.is_active(name), read_only)
         try:
-            self._lvm_cmd(*(args + [target]))
+            self._lvm_cmd(*args)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'activation')
 
@@ -391,11 +345,10 @@ class LVMStore(base.Store):
 
     def deactivate(self, name):
         try:
-            self._lvm_cmd('lvchange', '-a', 'n',
-                          '%s/%s' % (self.vg_name, lv_name(name)))
+            self._lvm_cmd(*hv_lvm.deactivate_args(self.vg_name,
+                                                  lv_name(name)))
         except processutils.ProcessExecutionError as e:
-            stderr = e.stderr or ''
-            if 'not found' in stderr or 'Failed to find' in stderr:
+            if hv_lvm.is_gone(e.stderr or ''):
                 return
             raise self._translate(e, name, 'deactivation')
 

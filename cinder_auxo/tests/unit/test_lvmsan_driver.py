@@ -29,6 +29,7 @@ from oslo_config import fixture as config_fixture
 from cinder_auxo.drivers import lvmsan
 from cinder_auxo.engine import chain
 from cinder_auxo import exception
+from cinder_auxo.hypervisor import lvm as hv_lvm
 from cinder_auxo.stores import lvm as lvm_store
 from cinder_auxo.targets import fcsan
 from cinder_auxo.targets import iscsisan
@@ -275,13 +276,13 @@ class LVMSANDriverTestCase(base.TestCase):
     def test_cinder_attach_uses_the_lv_connector(self):
         drv = self.driver()
         conn = {'driver_volume_type': 'lvmsan', 'data': {'x': 1}}
-        with mock.patch.object(lvmsan.SanLVConnector,
+        with mock.patch.object(hv_lvm.SanLVConnector,
                                'connect_volume',
                                return_value={'path': '/dev/vg/lv'},
                                autospec=True) as cv:
             info = drv._connect_device(conn)
         cv.assert_called_once_with(info['connector'], {'x': 1})
-        self.assertIsInstance(info['connector'], lvmsan.SanLVConnector)
+        self.assertIsInstance(info['connector'], hv_lvm.SanLVConnector)
         self.assertEqual('/dev/vg/lv', info['device']['path'])
 
     # -- what the LVM base class must not do here --------------------------
@@ -313,13 +314,14 @@ class SanLVConnectorTestCase(base.TestCase):
         self.lun = mock.Mock()
         self.lun.connect_volume.return_value = {'type': 'block',
                                                 'path': '/dev/sdb'}
-        mock.patch('cinder.volume.volume_utils.brick_get_connector',
-                   return_value=self.lun, autospec=True).start()
-        self.check = mock.patch.object(lvm_store.LVMStore, 'check',
+        self.factory = mock.patch(
+            'os_brick.initiator.connector.InitiatorConnector.factory',
+            return_value=self.lun, autospec=True).start()
+        self.check = mock.patch.object(hv_lvm.GroupView, 'refresh',
                                        autospec=True).start()
-        mock.patch.object(lvm_store.LVMStore, 'is_active',
+        mock.patch.object(hv_lvm.GroupView, 'is_active',
                           return_value=False, autospec=True).start()
-        self.connector = lvmsan.SanLVConnector(None, self.execute, self.tmp)
+        self.connector = hv_lvm.SanLVConnector(None, self.execute, self.tmp)
         self.data = {
             'lun_protocol': 'iscsi', 'lun': {'target_iqn': IQN},
             'device_patterns': ['^/dev/disk/by-path/x$'],
@@ -335,6 +337,8 @@ class SanLVConnectorTestCase(base.TestCase):
 
     def test_connect_activates_the_chain_bottom_up(self):
         device = self.connector.connect_volume(self.data)
+        self.factory.assert_called_once_with(
+            'iscsi', None, use_multipath=False, device_scan_attempts=3)
         self.lun.connect_volume.assert_called_once_with({'target_iqn': IQN})
         self.check.assert_called_once_with(mock.ANY)
         self.assertEqual({'type': 'block', 'format': 'qcow2',

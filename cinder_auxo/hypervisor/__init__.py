@@ -1,0 +1,18 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The hypervisor side of cinder_auxo volumes: nova libvirt volume drivers.
+
+Nothing here imports cinder: a compute node runs nova and os-brick only.
+``cinder_auxo.drivers`` may import from here (one implementation of the
+``lvmsan`` consumer), never the other way round. See doc/attach.md.
+"""

@@ -1,0 +1,198 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Real libvirt + QEMU (TCG) fixtures for the hypervisor-side tests.
+
+Run by tools/hypervisor/run-tests.sh in a venv with nova 34; it starts a
+libvirtd of its own and exports AUXO_LIBVIRT_URI. What a guest sees is read
+through an NBD export of the running domain's disk (QMP
+``block-export-add``), so the bytes come from QEMU's own view of the chain.
+"""
+
+import hashlib
+import json
+import os
+import stat
+import struct
+import subprocess
+import tempfile
+import uuid
+
+import fixtures
+import libvirt
+import libvirt_qemu
+from nova import conf as nova_conf
+from oslo_config import fixture as config_fixture
+from oslotest import base as oslo_base
+
+from cinder_auxo.hypervisor import conf as auxo_conf
+
+MiB = 1024 * 1024
+SCRATCH = os.environ.get('AUXO_HV_SCRATCH', '/var/tmp')
+CONF = nova_conf.CONF
+DOMAIN = """<domain type='qemu'>
+  <name>%(name)s</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>%(disk)s</devices>
+</domain>"""
+
+
+class FakeHost(object):
+    """nova's Host, as far as get_config uses it: no volume secrets."""
+
+    def find_secret(self, usage_type, usage_id):
+        return None
+
+
+def qemu_img(*args):
+    subprocess.run(('qemu-img',) + args, check=True, capture_output=True)
+
+
+def qemu_io(target, command, fmt):
+    cmd = ['qemu-io', '-f', fmt, '-c', command, target]
+    if target.startswith('nbd'):
+        # The domain's export is read-only.
+        cmd.insert(1, '-r')
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    out = run.stdout + run.stderr
+    if run.returncode:
+        raise AssertionError('qemu-io %r on %s: %s' % (command, target, out))
+    if 'Pattern verification failed' in out or 'failed' in out.lower():
+        raise AssertionError('qemu-io %r on %s: %s' % (command, target, out))
+    return out
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(MiB), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def owner_mode(path):
+    st = os.stat(path)
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+
+
+def drop_backing_format(path):
+    """Make a layer look written by an old qemu-img (no ``-F``)."""
+    with open(path, 'r+b') as f:
+        head = f.read(4096)
+        length = struct.unpack_from('>I', head, 100)[0]
+        pos = length
+        while pos + 8 <= len(head):
+            kind, size = struct.unpack_from('>II', head, pos)
+            if kind == 0xE2792ACA:
+                # An end marker here: qemu stops reading extensions.
+                f.seek(pos)
+                f.write(struct.pack('>I', 0))
+                return
+            if kind == 0:
+                break
+            pos += 8 + ((size + 7) & ~7)
+    raise AssertionError('%s records no backing format' % path)
+
+
+class HypervisorTestCase(oslo_base.BaseTestCase):
+
+    def setUp(self):
+        super(HypervisorTestCase, self).setUp()
+        # Readable by QEMU's own user (libvirt-qemu), as a storage root is.
+        # oslotest points TMPDIR at a private 0700 directory: not here.
+        self.root = tempfile.mkdtemp(prefix='auxo-hv-', dir=SCRATCH)
+        os.chmod(self.root, 0o755)
+        self.addCleanup(subprocess.run, ['rm', '-rf', self.root])
+        self.conf = self.useFixture(config_fixture.Config(CONF))
+        auxo_conf.register(CONF)
+        self.conf.config(virt_type='qemu', group='libvirt')
+        self.conf.config(storage_roots=[self.root], group='auxo')
+        self.useFixture(fixtures.Timeout(120, gentle=True))
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+    def disk_info(self):
+        return {'type': 'disk', 'dev': 'vda', 'bus': 'virtio'}
+
+    def connection(self, path, fmt, **extra):
+        data = {'volume_id': str(uuid.uuid4()), 'device_path': path,
+                'format': fmt, 'access_mode': 'rw', 'discard': True}
+        data.update(extra)
+        return {'driver_volume_type': 'local', 'data': data,
+                'serial': data['volume_id']}
+
+
+class LibvirtTestCase(HypervisorTestCase):
+    """Adds a libvirt connection and running (paused) domains."""
+
+    def setUp(self):
+        super(LibvirtTestCase, self).setUp()
+        uri = os.environ.get('AUXO_LIBVIRT_URI')
+        if not uri:
+            self.fail('AUXO_LIBVIRT_URI is not set: run '
+                      'tools/hypervisor/run-tests.sh')
+        self.conn = libvirt.open(uri)
+        self.addCleanup(self.conn.close)
+
+    def start(self, disk_xml):
+        """A paused domain with the disk; its vda exported over NBD.
+
+        The export is read-only: the guest's device holds the write
+        permission, and ``guest_io`` writes through that device.
+        """
+        name = 'auxo-hv-%s' % uuid.uuid4().hex[:12]
+        dom = self.conn.createXML(DOMAIN % {'name': name, 'disk': disk_xml},
+                                  libvirt.VIR_DOMAIN_START_PAUSED)
+        self.addCleanup(self.stop, dom)
+        sock_dir = tempfile.mkdtemp(prefix='auxo-nbd-', dir=SCRATCH)
+        os.chmod(sock_dir, 0o777)
+        self.addCleanup(subprocess.run, ['rm', '-rf', sock_dir])
+        sock = os.path.join(sock_dir, 'nbd.sock')
+        self.qmp(dom, 'nbd-server-start',
+                 addr={'type': 'unix', 'data': {'path': sock}})
+        node = self.qmp(dom, 'query-block')[0]['inserted']['node-name']
+        self.qmp(dom, 'block-export-add', type='nbd', id='vda',
+                 **{'node-name': node, 'name': 'vda', 'writable': False})
+        return dom, 'nbd+unix:///vda?socket=%s' % sock
+
+    def guest_io(self, dom, command):
+        """One qemu-io command on the guest's own disk device (HMP)."""
+        # The QOM path of the guest's device, e.g.
+        # /machine/peripheral/<id>/virtio-backend.
+        qdev = self.qmp(dom, 'query-block')[0]['qdev']
+        out = libvirt_qemu.qemuMonitorCommand(
+            dom, 'qemu-io -d %s "%s"' % (qdev, command),
+            libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
+        if 'failed' in out.lower() or 'error' in out.lower():
+            raise AssertionError('qemu-io %r in the domain: %s' %
+                                 (command, out))
+        return out
+
+    def qmp(self, dom, command, **arguments):
+        cmd = {'execute': command}
+        if arguments:
+            cmd['arguments'] = arguments
+        reply = json.loads(libvirt_qemu.qemuMonitorCommand(
+            dom, json.dumps(cmd), 0))
+        if 'error' in reply:
+            raise AssertionError('QMP %s: %s' % (command, reply['error']))
+        return reply['return']
+
+    def stop(self, dom):
+        try:
+            dom.destroy()
+        except libvirt.libvirtError as e:
+            if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
