@@ -293,6 +293,25 @@ class ChainEngine(snapshots.SnapshotOps):
 
     # -- volumes -----------------------------------------------------------
 
+    def _below_unused_top(self, top, doing):
+        """What ``top`` stands on, once nothing is known to stand on it.
+
+        A broken or hostile top must still be removable: an unusable
+        backing file is logged and left alone.
+        """
+        kids = self.children(top)
+        if kids:
+            raise exception.LayerBusy(
+                name=top.name,
+                reason='layers %s are backed by it' %
+                       ', '.join(k.name for k in kids))
+        try:
+            return self._backing(top)
+        except (exception.UnsafeBackingFile, exception.QemuImgError) as e:
+            LOG.warning('%s %s, whose chain is unusable: %s', doing,
+                        top.path, e)
+            return None
+
     def delete_volume(self, volume_id):
         with self.chain_lock():
             top = self.find(naming.VOLUME, volume_id)
@@ -300,20 +319,7 @@ class ChainEngine(snapshots.SnapshotOps):
                 LOG.info('Volume %s has no layer on %s; nothing to delete',
                          volume_id, self.volumes.storage_id)
                 return
-            kids = self.children(top)
-            if kids:
-                raise exception.LayerBusy(
-                    name=top.name,
-                    reason='layers %s are backed by it' %
-                           ', '.join(k.name for k in kids))
-            try:
-                below = self._backing(top)
-            except (exception.UnsafeBackingFile,
-                    exception.QemuImgError) as e:
-                # A broken or hostile volume must still be deletable.
-                LOG.warning('Deleting %s, whose chain is unusable: %s',
-                            top.path, e)
-                below = None
+            below = self._below_unused_top(top, 'Deleting')
             top.store.deactivate(top.name)
             top.store.delete(top.name)
             self._collect(below)
@@ -379,19 +385,7 @@ class ChainEngine(snapshots.SnapshotOps):
         """
         with self.chain_lock():
             top = self.volume(volume_id)
-            kids = self.children(top)
-            if kids:
-                raise exception.LayerBusy(
-                    name=top.name,
-                    reason='layers %s are backed by it' %
-                           ', '.join(k.name for k in kids))
-            try:
-                below = self._backing(top)
-            except (exception.UnsafeBackingFile,
-                    exception.QemuImgError) as e:
-                LOG.warning('Replacing %s, whose chain is unusable: %s',
-                            top.path, e)
-                below = None
+            below = self._below_unused_top(top, 'Replacing')
             new = Layer(self.volumes, naming.layer(naming.VOLUME, volume_id,
                                                    work.fmt))
             same_name = new.name == top.name
