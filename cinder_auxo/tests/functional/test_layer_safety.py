@@ -17,7 +17,6 @@ shared layers."""
 import hashlib
 import os
 import stat
-import struct
 import subprocess
 
 import ddt
@@ -27,30 +26,9 @@ from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
 from cinder_auxo.tests.functional import base
 from cinder_auxo.tests.functional import test_image_cache
+from cinder_auxo.tests import qcow2
 
 MiB = base.MiB
-_EXT_BACKING_FORMAT = 0xE2792ACA
-
-
-def drop_backing_format(path):
-    """Make ``path`` look written by ``qemu-img create -b`` without -F.
-
-    qemu-img 7 no longer writes such layers; the header extension that
-    records the format is turned into the end of the extension list.
-    """
-    with open(path, 'r+b') as f:
-        head = f.read(65536)
-        version = struct.unpack_from('>I', head, 4)[0]
-        pos = struct.unpack_from('>I', head, 100)[0] if version >= 3 else 72
-        while True:
-            kind, length = struct.unpack_from('>II', head, pos)
-            if kind == 0:
-                raise AssertionError('%s records no backing format' % path)
-            if kind == _EXT_BACKING_FORMAT:
-                f.seek(pos)
-                f.write(struct.pack('>I', 0))
-                return
-            pos += 8 + ((length + 7) & ~7)
 
 
 def sha256(path):
@@ -134,7 +112,7 @@ class LayerSafetyTestCase(base.FunctionalTestCase):
                         top.path, flat], check=True)
         names = {p: qemu.read_backing_file(p) for p in (snap.path, top.path)}
         for path in names:
-            drop_backing_format(path)
+            qcow2.drop_backing_format(path)
             self.assertIsNone(qemu.read_backing_format(path))
 
         self.engine.cleanup()
@@ -161,7 +139,7 @@ class LayerSafetyTestCase(base.FunctionalTestCase):
                         '1M'], check=True)
         with open(fake, 'rb') as src, open(base_layer.path, 'r+b') as dst:
             dst.write(src.read())
-        drop_backing_format(top.path)
+        qcow2.drop_backing_format(top.path)
         before = sha256(top.path)
 
         self.engine.cleanup()
