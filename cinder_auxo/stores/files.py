@@ -81,6 +81,8 @@ class FileStore(base.Store):
                 storage=self.storage_id,
                 reason='directory %s does not exist (is the file system '
                        'mounted?)' % self.directory)
+        if self._create:
+            self._searchable()
         if not os.access(self.directory, os.R_OK | os.W_OK | os.X_OK):
             raise exception.StorageUnavailable(
                 storage=self.storage_id,
@@ -91,6 +93,17 @@ class FileStore(base.Store):
             raise exception.StorageUnavailable(
                 storage=self.storage_id,
                 reason='%s is on a read-only file system' % self.directory)
+
+    def _searchable(self):
+        """A directory this store made is searchable by every QEMU.
+
+        (Older releases made it 0750: no QEMU could open a base in it.)
+        """
+        mode = stat.S_IMODE(os.stat(self.directory).st_mode)
+        if not mode & stat.S_IXOTH:
+            LOG.info('Letting QEMU processes reach the layers in %s (o+x)',
+                     self.directory)
+            os.chmod(self.directory, mode | stat.S_IXOTH)
 
     def path(self, name):
         if not (naming.is_layer(name) or naming.is_temp(name) or

@@ -93,7 +93,10 @@ class LayerSafetyTestCase(base.FunctionalTestCase):
         base_layer = self._base()
         os.chmod(base_layer.path, 0o640)
         os.chmod(snap.path, 0o640)
+        os.chmod(self.cache.store.directory, 0o750)
+        self.engine, self.cache = self.make_engine()    # checks the stores
         self.engine.cleanup()
+        self.assertEqual(0o751, mode(self.cache.store.directory))
         self.assertEqual(0o444, mode(base_layer.path))
         self.assertEqual(0o644, mode(snap.path))
         self.assertEqual(0o640, mode(self.engine.volume(vol).path))
