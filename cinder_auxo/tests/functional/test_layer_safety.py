@@ -131,6 +131,22 @@ class LayerSafetyTestCase(base.FunctionalTestCase):
         base.read_pattern(top.path, 0x66, 8 * MiB, MiB)
         self.assertEqual(0o444, mode(self._base(cache).path))
 
+    def test_read_only_delta_base_gets_its_format_and_stays_read_only(self):
+        self._volume()
+        parent = self._base()
+        delta = self.image_file([(0x77, 2 * MiB, MiB)])
+        child = self.cache.publish_delta(uuidutils.generate_uuid(), delta,
+                                         parent)
+        self.assertEqual(0o444, mode(child.path))
+        qcow2.drop_backing_format(child.path)
+
+        self.engine.cleanup()
+
+        self.assertEqual(naming.QCOW2, qemu.read_backing_format(child.path))
+        self.assertEqual(0o444, mode(child.path))
+        base.read_pattern(child.path, 0x11, 0, MiB)
+        base.read_pattern(child.path, 0x77, 2 * MiB, MiB)
+
     def test_backing_that_reads_as_another_format_is_left_alone(self):
         _engine, cache = self.make_engine(base_fmt=naming.RAW)
         vol, top = self._volume(cache)
