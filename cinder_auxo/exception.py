@@ -47,6 +47,15 @@ class UnsafeBackingFile(AuxoException):
                 'directories (%(allowed)s)')
 
 
+class BackingFormatUnknown(AuxoException):
+    message = _('Layer %(path)s does not record the format of its backing '
+                'file %(backing)s, which is named %(fmt)s but reads as '
+                '%(seen)s: until now QEMU read it as whatever it looked '
+                'like. Check what the volume must read, then rewrite the '
+                'header with qemu-img rebase -u -b <same name> -F <format> '
+                '%(path)s')
+
+
 class ChainTooDeep(AuxoException):
     message = _('Layer %(path)s would have a backing chain of %(depth)d '
                 'layers; the limit is %(limit)d '

@@ -13,20 +13,55 @@
 source "$AUXO_DIR/devstack/lib/auxo"
 
 
-# auxo_backends: print "<type> <name>" for each auxo backend enabled
-function auxo_backends {
-    local be
-    for be in ${CINDER_ENABLED_BACKENDS//,/ }; do
-        case ${be%%:*} in
-            auxo_local | auxo_lvmsan) echo "${be%%:*} ${be##*:}" ;;
-        esac
-    done
-}
-
 # auxo_creates_lun: true if an auxo_lvmsan backend needs a LUN made here
 function auxo_creates_lun {
     [[ $AUXO_LVMSAN_CREATE_LUN == True ]] && \
         auxo_backends | grep -q '^auxo_lvmsan '
+}
+
+# auxo_runs_compute: true if n-cpu runs here, on libvirt, beside an auxo
+# backend
+function auxo_runs_compute {
+    is_service_enabled n-cpu && [[ ${VIRT_DRIVER:-libvirt} == libvirt ]] && \
+        [[ -n $(auxo_backends) ]]
+}
+
+# _auxo_n_cpu_dropin: the systemd drop-in that runs n-cpu through the
+# launcher
+function _auxo_n_cpu_dropin {
+    local unit=devstack@n-cpu.service
+    echo "${SYSTEMD_DIR:-/etc/systemd/system}/$unit.d/auxo.conf"
+}
+
+# configure_auxo_compute: n-cpu through cinder-auxo-nova-compute, with the
+# [auxo] options.  Runs in post-config, before devstack's start_nova: that
+# copies $NOVA_CONF to $NOVA_CPU_CONF (so the [auxo] section goes into
+# $NOVA_CONF) and writes the devstack@n-cpu unit, whose ExecStart (always
+# $NOVA_BIN_DIR/nova-compute) the drop-in replaces, as doc/attach.md tells
+# operators to.  The unit keeps its User, Group and Environment.
+function configure_auxo_compute {
+    local launcher=$NOVA_BIN_DIR/cinder-auxo-nova-compute
+    local dropin
+    if [[ ! -x $launcher ]]; then
+        die $LINENO "$launcher is missing: cinder_auxo must be installed in" \
+            "nova's environment (AUXO_INSTALL=True does it when nova and" \
+            "cinder share one)"
+    fi
+    configure_auxo_nova "$NOVA_CONF"
+    dropin=$(_auxo_n_cpu_dropin)
+    sudo mkdir -p "$(dirname "$dropin")"
+    printf '[Service]\nExecStart=\nExecStart=%s --config-file %s\n' \
+        "$launcher" "$NOVA_CPU_CONF" | sudo tee "$dropin" >/dev/null
+}
+
+# cleanup_auxo_compute: n-cpu as devstack runs it, for the next stack
+function cleanup_auxo_compute {
+    local dropin
+    dropin=$(_auxo_n_cpu_dropin)
+    if [[ -f $dropin ]]; then
+        sudo rm -f "$dropin"
+        sudo rmdir --ignore-fail-on-non-empty "$(dirname "$dropin")"
+    fi
 }
 
 # install_auxo_packages: what the drivers and the created LUN need
@@ -143,6 +178,10 @@ case "$1:${2:-}" in
     stack:post-config)
         echo_summary "Configuring cinder-auxo backends"
         configure_auxo_backends
+        if auxo_runs_compute; then
+            echo_summary "Running n-cpu through cinder-auxo-nova-compute"
+            configure_auxo_compute
+        fi
         ;;
     stack:extra)
         if [[ $AUXO_CREATE_VOLUME_TYPES == True ]]; then
@@ -152,6 +191,7 @@ case "$1:${2:-}" in
         ;;
     unstack:*)
         cleanup_auxo
+        cleanup_auxo_compute
         ;;
     clean:*)
         clean_auxo

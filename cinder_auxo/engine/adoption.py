@@ -21,7 +21,9 @@ by renaming it to the volume's layer name, after these checks:
 * a qcow2 file passes cinder's format inspector (no data-file, a sane
   header) and is what its name says;
 * its backing file, if any, is a frozen layer or a cached base of this
-  storage, never another volume's active layer nor anything outside.
+  storage, never another volume's active layer nor anything outside;
+  a missing backing format is recorded as start-up does
+  (``repair.record_backing_format``).
 
 Unmanage leaves a standalone file, ``unmanaged-<volume id>.<format>``,
 that depends on nothing the cache might remove; the volume's own layers
@@ -35,11 +37,13 @@ import stat
 from cinder import exception as cinder_exception
 from cinder.image import image_utils
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_utils import units
 
 from cinder_auxo.engine import layer as layer_mod
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
+from cinder_auxo.engine import repair
 from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
@@ -129,6 +133,12 @@ class Adoption(object):
             layer = layer_mod.Layer(self.store, naming.layer(
                 naming.VOLUME, volume_id, fmt))
             os.rename(path, layer.path)
+            try:
+                # Files of the product this replaces lack -F.
+                repair.record_backing_format(self.engine, layer)
+            except Exception:
+                with excutils.save_and_reraise_exception():
+                    os.rename(layer.path, path)
             self.store.sync(layer.name)
         if virtual < size_bytes:
             self.engine.extend(volume_id, size_bytes)

@@ -29,6 +29,7 @@ from oslo_log import log as logging
 from oslo_utils import units
 
 from cinder_auxo import exception
+from cinder_auxo.hypervisor import chain as hv_chain
 
 LOG = logging.getLogger(__name__)
 
@@ -72,6 +73,28 @@ def read_header(path):
         return os.fsdecode(name), virtual
 
 
+def read_backing_format(path):
+    """The backing format a qcow2 layer records (``-F``), or None.
+
+    None also for a layer without a backing file. The header extensions
+    are parsed by the hypervisor side's reader: one parser for both.
+    """
+    try:
+        return hv_chain.read_qcow2_header(path)[1]
+    except ValueError as e:
+        raise exception.QemuImgError(command='header', path=path,
+                                     reason=str(e)) from e
+
+
+def _backing_args(option, backing, backing_fmt):
+    # Every layer we write records its backing format: a missing one
+    # makes QEMU probe the backing file, and libvirt refuses the chain.
+    if not backing_fmt:
+        raise exception.AuxoException(
+            reason='no format given for backing file %s' % backing)
+    return [option, backing, '-F', backing_fmt]
+
+
 def raw_size(path):
     """Size of a raw file or block device."""
     with open(path, 'rb') as f:
@@ -112,7 +135,7 @@ class QemuImg(object):
         """
         args = ['-f', fmt]
         if backing:
-            args += ['-b', backing, '-F', backing_fmt]
+            args += _backing_args('-b', backing, backing_fmt)
             if unsafe:
                 args.append('-u')
         if fmt == 'qcow2':
@@ -141,7 +164,7 @@ class QemuImg(object):
         if unsafe:
             args.append('-u')
         if backing:
-            args += ['-b', backing, '-F', backing_fmt]
+            args += _backing_args('-b', backing, backing_fmt)
         else:
             args += ['-b', '']
         args.append(path)
@@ -175,8 +198,9 @@ class QemuImg(object):
         Zero clusters are kept as such, so ``dst`` over ``parent`` reads
         exactly like ``top``.
         """
-        self._run('convert', dst, '-f', top_fmt, '-O', 'qcow2',
-                  '-B', parent, '-F', parent_fmt, top, dst)
+        args = ['-f', top_fmt, '-O', 'qcow2']
+        args += _backing_args('-B', parent, parent_fmt)
+        self._run('convert', dst, *(args + [top, dst]))
 
     def resize(self, path, fmt, size_bytes):
         self._run('resize', path, '-f', fmt, path, str(int(size_bytes)))

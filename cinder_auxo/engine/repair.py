@@ -10,7 +10,8 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Start-up repair: finish or undo what a crash interrupted.
+"""Start-up repair: finish or undo what a crash interrupted, and bring
+layers written by older releases up to date.
 
 Every multi-step chain operation leaves names from which its state can be
 read (doc/design.md, "Crash safety"). Run with the chain lock held, before
@@ -26,13 +27,21 @@ the driver takes requests, in this order:
    started writing), or at ``layer-<id>`` (an interrupted retire);
 4. a ``merge-<id>`` with its one child is committed into it again and
    renamed over the child;
-5. anonymous layers nothing depends on any more are removed.
+5. anonymous layers nothing depends on any more are removed;
+6. a layer below a top gets the mode of its kind
+   (``FileStore.apply_mode``: bases read-only, frozen layers readable by
+   every QEMU), for layers written before modes were set;
+7. a qcow2 layer that does not record its backing file's format (written
+   by ``qemu-img create -b`` without ``-F``, as older releases did) gets
+   it, once that format is proven (``record_backing_format``).
 """
 
+from cinder.image import format_inspector
 from oslo_log import log as logging
 
 from cinder_auxo.engine import layer as layer_mod
 from cinder_auxo.engine import naming
+from cinder_auxo.engine import qemu
 from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
@@ -59,7 +68,7 @@ def repair(engine):
                             'become a volume\'s top, but %(err)s',
                             {'path': store.path(name), 'err': e.msg})
     for step in (_drop_unwritten_raw, _repair_link, _finish_merge,
-                 _collect_orphan):
+                 _collect_orphan, _apply_mode, record_backing_format):
         for store in engine.stores:
             for name in store.list():
                 if not naming.is_layer(name) or not store.exists(name):
@@ -152,3 +161,48 @@ def _finish_merge(engine, layer):
 def _collect_orphan(engine, layer):
     if layer.kind == naming.LAYER and not engine.children(layer):
         engine._collect(layer)
+
+
+def _apply_mode(engine, layer):
+    if layer.kind == naming.VOLUME:
+        # A top may belong to the QEMU using it now (libvirt relabels it).
+        return
+    if layer.store.apply_mode(layer.name):
+        LOG.info('Set the mode of %s for its kind (%s)', layer.path,
+                 layer.kind)
+
+
+def record_backing_format(engine, layer):
+    """Write the backing format into a layer that lacks it.
+
+    A header-only rebase onto the same backing name, with ``-F`` taken
+    from that layer's name (the engine wrote it in that format). Before
+    that, the backing file's bytes must not look like anything else:
+    without ``-F`` QEMU probed its format, so a raw base that looks like
+    a qcow2 image (say) was read as one, and recording ``raw`` would
+    change what the volume reads. Such a chain is refused and left as it
+    is, for an operator. The check is cinder's format inspector (Python,
+    opens nothing else); the backing is one of this storage's layers
+    (``_backing`` refuses anything else).
+    """
+    if layer.fmt != naming.QCOW2 or qemu.read_backing_format(layer.path):
+        return
+    below = engine._backing(layer)
+    if below is None:
+        return
+    if not below.store.exists(below.name):
+        raise exception.LayerNotFound(name=below.name,
+                                      storage=below.store.storage_id)
+    seen = str(format_inspector.detect_file_format(below.path))
+    if seen != below.fmt:
+        raise exception.BackingFormatUnknown(path=layer.path,
+                                             backing=below.path,
+                                             fmt=below.fmt, seen=seen)
+    LOG.warning('Recording the format (%(fmt)s) of backing file %(below)s '
+                'in %(path)s (written without it by an older release)',
+                {'fmt': below.fmt, 'below': below.path, 'path': layer.path})
+    with layer.store.writable(layer.name):
+        # The same name as before, as written: only -F is added.
+        engine.qemu.rebase(layer.path, layer.fmt,
+                           qemu.read_backing_file(layer.path), below.fmt,
+                           unsafe=True)

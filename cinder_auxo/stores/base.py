@@ -103,6 +103,22 @@ class Store(object, metaclass=abc.ABCMeta):
         """Seconds since the epoch of the last ``touch``, or None."""
         return None
 
+    def apply_mode(self, name):
+        """File stores: give the layer the mode its kind calls for.
+
+        Returns True if the mode changed. Block stores keep backing LVs
+        read-only by activation instead (``activate(read_only=True)``).
+        """
+        return False
+
+    @contextlib.contextmanager
+    def writable(self, name):
+        """Let the engine rewrite a read-only layer's header, then restore.
+
+        Only start-up repair uses it, with the chain lock held.
+        """
+        yield self.path(name)
+
     def activate(self, name):
         """Block stores: make the layer's device node usable."""
 

@@ -12,9 +12,11 @@
 
 """Layers as files in one directory (LocalFileDriver, and image caches)."""
 
+import contextlib
 import errno
 import os
 import shutil
+import stat
 
 from oslo_log import log as logging
 
@@ -24,9 +26,32 @@ from cinder_auxo.stores import base
 
 LOG = logging.getLogger(__name__)
 
+# A layer's mode follows its kind (doc/attach.md, "Shared bases"). A top
+# is its volume's own (libvirt relabels it for the QEMU using it); layers
+# below a top are opened by every QEMU that uses them, under its own user,
+# and are never relabelled.
+_PRIVATE = 0o640
+_MODES = {
+    naming.BASE: 0o444,         # never written again
+    naming.SNAPSHOT: 0o644,     # frozen; the engine still merges into them
+    naming.LAYER: 0o644,
+    naming.MERGE: 0o644,
+}
+
+
+def mode_of(name):
+    """The mode of a layer, work file or export called ``name``."""
+    if not naming.is_layer(name):
+        return _PRIVATE
+    return _MODES.get(naming.parse(name).kind, _PRIVATE)
+
 
 class FileStore(base.Store):
-    """A directory of layer files. Files are sparse; rename is atomic."""
+    """A directory of layer files. Files are sparse; rename is atomic.
+
+    A file takes the mode of its name's kind when it gets that name
+    (``allocate``, ``rename``), see ``mode_of``.
+    """
 
     atomic_replace = True
 
@@ -43,7 +68,9 @@ class FileStore(base.Store):
             parent = os.path.dirname(self.directory)
             if os.path.isdir(parent):
                 try:
-                    os.makedirs(self.directory, mode=0o750, exist_ok=True)
+                    # o+x: every QEMU reaches the bases by path (search,
+                    # not listing).
+                    os.makedirs(self.directory, mode=0o751, exist_ok=True)
                 except OSError as e:
                     raise exception.StorageUnavailable(
                         storage=self.storage_id,
@@ -54,6 +81,8 @@ class FileStore(base.Store):
                 storage=self.storage_id,
                 reason='directory %s does not exist (is the file system '
                        'mounted?)' % self.directory)
+        if self._create:
+            self._searchable()
         if not os.access(self.directory, os.R_OK | os.W_OK | os.X_OK):
             raise exception.StorageUnavailable(
                 storage=self.storage_id,
@@ -64,6 +93,17 @@ class FileStore(base.Store):
             raise exception.StorageUnavailable(
                 storage=self.storage_id,
                 reason='%s is on a read-only file system' % self.directory)
+
+    def _searchable(self):
+        """A directory this store made is searchable by every QEMU.
+
+        (Older releases made it 0750: no QEMU could open a base in it.)
+        """
+        mode = stat.S_IMODE(os.stat(self.directory).st_mode)
+        if not mode & stat.S_IXOTH:
+            LOG.info('Letting QEMU processes reach the layers in %s (o+x)',
+                     self.directory)
+            os.chmod(self.directory, mode | stat.S_IXOTH)
 
     def path(self, name):
         if not (naming.is_layer(name) or naming.is_temp(name) or
@@ -84,7 +124,8 @@ class FileStore(base.Store):
     def allocate(self, name, size_bytes):
         path = self.path(name)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o640)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                         mode_of(name))
         except OSError as e:
             raise self._translate(e, path)
         os.close(fd)
@@ -97,6 +138,8 @@ class FileStore(base.Store):
             pass
 
     def rename(self, old, new):
+        # The mode first: ``new`` never appears writable when it must not.
+        os.chmod(self.path(old), mode_of(new))
         os.rename(self.path(old), self.path(new))
         self._sync_dir()
 
@@ -112,6 +155,24 @@ class FileStore(base.Store):
 
     def size(self, name):
         return os.stat(self.path(name)).st_blocks * 512
+
+    def apply_mode(self, name):
+        path = self.path(name)
+        mode = mode_of(name)
+        if stat.S_IMODE(os.stat(path).st_mode) == mode:
+            return False
+        os.chmod(path, mode)
+        return True
+
+    @contextlib.contextmanager
+    def writable(self, name):
+        path = self.path(name)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        os.chmod(path, mode | stat.S_IWUSR)
+        try:
+            yield path
+        finally:
+            os.chmod(path, mode)
 
     def touch(self, name):
         # Metadata only: a base's content is never written.

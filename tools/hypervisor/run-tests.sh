@@ -71,24 +71,28 @@ unix_sock_dir = "$RUN"
 listen_tls = 0
 listen_tcp = 0
 CONF
-    if virtlogd -d -p "$RUN/virtlogd.pid"; then
-        started+=("$(cat "$RUN/virtlogd.pid")")
-    else
-        log "virtlogd already runs here; using it"
-    fi
-    # /dev/kvm exists but guests hang on it: hide it in a mount namespace
-    # of libvirtd's own, or libvirt re-probes QEMU on every domain start
-    # (capabilities probed with KVM, KVM not usable by libvirt-qemu).
-    # shellcheck disable=SC2016  # $1 and $2 are the inner shell's.
+    # Both daemons run in a mount namespace of their own:
+    # * /dev/kvm exists but guests hang on it: hidden, or libvirt re-probes
+    #   QEMU on every domain start (capabilities probed with KVM, KVM not
+    #   usable by libvirt-qemu);
+    # * /run/libvirt is private: another libvirtd on this host (a stack's
+    #   compute part) holds the driver pid files there, and a second one
+    #   would not start.
+    mkdir -p /run/libvirt
+    # shellcheck disable=SC2016  # $1, $2 and $3 are the inner shell's.
     unshare -m --propagation private sh -c \
-        'mount --bind /dev/null /dev/kvm && exec libvirtd -d -f "$1" -p "$2"' \
-        sh "$RUN/libvirtd.conf" "$RUN/libvirtd.pid" || return 1
+        'mount -t tmpfs -o mode=0755 auxo-hv /run/libvirt &&
+         mount --bind /dev/null /dev/kvm &&
+         virtlogd -d -p "$3" &&
+         exec libvirtd -d -f "$1" -p "$2"' \
+        sh "$RUN/libvirtd.conf" "$RUN/libvirtd.pid" "$RUN/virtlogd.pid" ||
+        return 1
     local _
     for _ in $(seq 50); do
         [ -S "$RUN/libvirt-sock" ] && [ -s "$RUN/libvirtd.pid" ] && break
         sleep 0.2
     done
-    started+=("$(cat "$RUN/libvirtd.pid")")
+    started+=("$(cat "$RUN/virtlogd.pid")" "$(cat "$RUN/libvirtd.pid")")
     virsh -c "qemu:///system?socket=$RUN/libvirt-sock" version >/dev/null
 }
 

@@ -33,8 +33,10 @@ from oslo_utils import uuidutils
 
 from cinder_auxo.drivers import local
 from cinder_auxo.engine import naming
+from cinder_auxo.engine import qemu
 from cinder_auxo.tests.functional import base
 from cinder_auxo.tests.functional import test_local_driver
+from cinder_auxo.tests import qcow2
 
 MiB = base.MiB
 GiB = base.GiB
@@ -353,10 +355,13 @@ class AdoptionTestCase(test_local_driver.LocalDriverBase):
         meta = self.images.add(self.image_file([(0x7e, 0, 4 * MiB)]))
         self._from_image(meta)
         base_path = self.driver.image_cache.latest(meta['id']).path
-        self._file('on-base.qcow2', backing=base_path)
+        # As the product this replaces wrote it: no backing format.
+        qcow2.drop_backing_format(self._file('on-base.qcow2',
+                                             backing=base_path))
         vol = self._manage('on-base.qcow2')
         top = self.driver.engine.volume(vol.name_id)
         self.assertEqual(base_path, self.driver.engine.chain(top)[1].path)
+        self.assertEqual('qcow2', qemu.read_backing_format(top.path))
         base.read_pattern(top.path, 0x7e, 0, 4 * MiB)
 
     def test_refusals_leave_the_file(self):

@@ -39,8 +39,10 @@ from oslo_utils import uuidutils
 
 from cinder_auxo.drivers import local
 from cinder_auxo.engine import naming
+from cinder_auxo.engine import qemu
 from cinder_auxo import exception
 from cinder_auxo.tests.functional import base
+from cinder_auxo.tests import qcow2
 
 MiB = base.MiB
 GiB = base.GiB
@@ -279,6 +281,30 @@ class LocalDriverTestCase(LocalDriverBase):
         for path in orphans:
             self.assertFalse(os.path.exists(path))
         self.assertTrue(os.path.exists(self._path(vol)[0]))
+
+    def test_start_up_records_backing_formats_older_releases_left_out(self):
+        meta = self.images.add(self.image_file([(0x7e, 0, 4 * MiB)]))
+        vol, _cloned = self._from_image(meta)
+        path, _fmt = self._path(vol)
+        base.write_pattern(path, 0x3d, MiB, MiB)
+        snap = fake_snapshot.fake_snapshot_obj(
+            self.ctxt, id=uuidutils.generate_uuid(), volume_id=vol.id,
+            volume=vol)
+        self.driver.create_snapshot(snap)
+        layers = [layer.path for layer in self.driver.engine.chain(
+            self.driver.engine.volume(vol.id))]
+        self.assertEqual(3, len(layers))
+        for layer in layers[:2]:
+            qcow2.drop_backing_format(layer)
+        self.assertEqual([None, None, None],
+                         [qemu.read_backing_format(p) for p in layers])
+
+        self._driver()      # do_setup + check_for_setup_error
+
+        self.assertEqual(['qcow2', 'qcow2', None],
+                         [qemu.read_backing_format(p) for p in layers])
+        base.read_pattern(path, 0x7e, 0, MiB)
+        base.read_pattern(path, 0x3d, MiB, MiB)
 
 
 class SeedConfigTestCase(base.FunctionalTestCase):

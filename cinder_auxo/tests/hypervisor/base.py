@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import stat
-import struct
 import subprocess
 import tempfile
 import uuid
@@ -84,25 +83,6 @@ def sha256(path):
 def owner_mode(path):
     st = os.stat(path)
     return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
-
-
-def drop_backing_format(path):
-    """Make a layer look written by an old qemu-img (no ``-F``)."""
-    with open(path, 'r+b') as f:
-        head = f.read(4096)
-        length = struct.unpack_from('>I', head, 100)[0]
-        pos = length
-        while pos + 8 <= len(head):
-            kind, size = struct.unpack_from('>II', head, pos)
-            if kind == 0xE2792ACA:
-                # An end marker here: qemu stops reading extensions.
-                f.seek(pos)
-                f.write(struct.pack('>I', 0))
-                return
-            if kind == 0:
-                break
-            pos += 8 + ((size + 7) & ~7)
-    raise AssertionError('%s records no backing format' % path)
 
 
 class HypervisorTestCase(oslo_base.BaseTestCase):

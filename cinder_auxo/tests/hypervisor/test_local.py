@@ -19,6 +19,7 @@ from lxml import etree
 from cinder_auxo.hypervisor import exception
 from cinder_auxo.hypervisor import local
 from cinder_auxo.tests.hypervisor import base
+from cinder_auxo.tests import qcow2
 
 MiB = base.MiB
 SIZE = 64 * MiB
@@ -53,9 +54,10 @@ class LocalVolumeTestCase(base.LibvirtTestCase):
         top = self.path('volume-v1')
         base.qemu_img('create', '-f', 'qcow2', '-o', 'cluster_size=65536',
                       '-b', snap, '-F', 'qcow2', top)
-        # Cached bases are shared: root-owned, read-only for everyone.
+        # The modes the engine gives them (stores/files.py): shared, and
+        # written by no QEMU.
         os.chmod(base_path, 0o444)
-        os.chmod(snap, 0o444)
+        os.chmod(snap, 0o644)
         return top, snap, base_path
 
     def test_qcow2_chain_guest_reads_base_writes_top(self):
@@ -177,7 +179,7 @@ class LocalRefusalTestCase(base.HypervisorTestCase):
                       'qcow2', mid)
         top = self.path('volume-t')
         base.qemu_img('create', '-f', 'qcow2', '-b', mid, '-F', 'qcow2', top)
-        base.drop_backing_format(mid)
+        qcow2.drop_backing_format(mid)
         e = self.assertRaises(exception.UnsafeChain,
                               self.get_config, top, 'qcow2')
         self.assertIn('layer %s does not record the format of its backing '

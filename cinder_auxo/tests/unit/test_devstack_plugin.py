@@ -331,6 +331,88 @@ class TestPluginPhases(DevstackPluginTestCase):
         self.assertEqual(SEED_SAN['volume_driver'],
                          self.section('san1')['volume_driver'])
 
+    def compute(self, **variables):
+        """Variables of a node running n-cpu, with the launcher installed."""
+        bindir = os.path.join(self.tmp, 'nova-bin')
+        os.mkdir(bindir)
+        launcher = os.path.join(bindir, 'cinder-auxo-nova-compute')
+        with open(launcher, 'w') as f:
+            f.write('#!/bin/sh\n')
+        os.chmod(launcher, 0o755)
+        values = {'ENABLED_SERVICES': 'c-vol,n-cpu',
+                  'NOVA_BIN_DIR': bindir,
+                  'NOVA_CONF': os.path.join(self.tmp, 'nova.conf'),
+                  'NOVA_CPU_CONF': '/etc/nova/nova-cpu.conf',
+                  'SYSTEMD_DIR': os.path.join(self.tmp, 'systemd'),
+                  'AUXO_LOCAL_MOUNT_POINT': '',
+                  'CINDER_ENABLED_BACKENDS': 'auxo_local:local1,'
+                                             'auxo_local:local2,'
+                                             'auxo_lvmsan:san1'}
+        values.update(REAL_ARRAY)
+        values.update(variables)
+        return values
+
+    def dropin(self, values):
+        return os.path.join(values['SYSTEMD_DIR'],
+                            'devstack@n-cpu.service.d', 'auxo.conf')
+
+    def test_post_config_runs_n_cpu_through_the_launcher(self):
+        values = self.compute()
+        self.run_phase('stack post-config', **values)
+        with open(self.dropin(values)) as f:
+            self.assertEqual(
+                '[Service]\nExecStart=\nExecStart=%s/cinder-auxo-nova-compute '
+                '--config-file /etc/nova/nova-cpu.conf\n' %
+                values['NOVA_BIN_DIR'], f.read())
+        # devstack copies nova.conf to nova-cpu.conf when it starts n-cpu.
+        nova = configparser.ConfigParser(interpolation=None)
+        nova.read(values['NOVA_CONF'])
+        data = os.path.join(self.data_dir, 'cinder-auxo')
+        self.assertEqual(
+            {'storage_roots': '%s/local1,%s/local2' % (data, data),
+             'lvm_conf_dir': os.path.join(data, 'nova-lvm')},
+            dict(nova['auxo']))
+
+    def test_shared_image_cache_is_a_storage_root(self):
+        values = self.compute(AUXO_LOCAL_MOUNT_POINT='/opt/sata',
+                              AUXO_IMAGE_BASE_PATH='/opt/cache',
+                              CINDER_ENABLED_BACKENDS='auxo_local:local1')
+        self.run_phase('stack post-config', **values)
+        nova = configparser.ConfigParser(interpolation=None)
+        nova.read(values['NOVA_CONF'])
+        self.assertEqual('/opt/sata,/opt/cache',
+                         nova['auxo']['storage_roots'])
+
+    def test_no_launcher_without_n_cpu_libvirt_or_auxo_backend(self):
+        for variables in ({'ENABLED_SERVICES': 'c-vol'},
+                          {'VIRT_DRIVER': 'fake'},
+                          {'CINDER_ENABLED_BACKENDS': 'lvm:lvmdriver-1'}):
+            values = self.compute(**variables)
+            self.run_phase('stack post-config', **values)
+            self.assertFalse(os.path.exists(self.dropin(values)))
+            self.assertFalse(os.path.exists(values['NOVA_CONF']))
+            os.remove(os.path.join(values['NOVA_BIN_DIR'],
+                                   'cinder-auxo-nova-compute'))
+            os.rmdir(values['NOVA_BIN_DIR'])
+
+    def test_missing_launcher_stops_the_stack(self):
+        values = self.compute()
+        os.remove(os.path.join(values['NOVA_BIN_DIR'],
+                               'cinder-auxo-nova-compute'))
+        proc = self.run_bash(DEVSTACK_STUBS + 'source %s stack post-config'
+                             % PLUGIN, check=False, **values)
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn("cinder_auxo must be installed in nova's environment",
+                      proc.stderr)
+        self.assertFalse(os.path.exists(self.dropin(values)))
+
+    def test_unstack_gives_n_cpu_back_to_devstack(self):
+        values = self.compute()
+        self.run_phase('stack post-config', **values)
+        self.run_phase('unstack', **values)
+        self.assertFalse(os.path.exists(os.path.dirname(
+            self.dropin(values))))
+
     def test_unstack_and_clean_without_state_do_nothing(self):
         path, log = self.fake_commands()
         self.run_bash('source %s unstack; source %s clean' % (PLUGIN,

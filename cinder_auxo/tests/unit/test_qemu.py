@@ -37,6 +37,16 @@ class QemuImgTestCase(base.TestCase):
              'raw', '-o', 'cluster_size=65536', '/s/volume-x', '1024'),
             self.execute.calls[0])
 
+    @ddt.data(lambda q: q.create('/v', 'qcow2', 1, backing='/b'),
+              lambda q: q.rebase('/v', 'qcow2', '/b', None, unsafe=True),
+              lambda q: q.convert_top_layer('/t', 'qcow2', '/b', None, '/d'))
+    def test_backing_without_format_is_refused(self, call):
+        # A layer that does not record its backing format makes QEMU
+        # probe it: never write one.
+        e = self.assertRaises(exception.AuxoException, call, self.qemu)
+        self.assertIn('no format given for backing file /b', str(e))
+        self.assertEqual([], self.execute.calls)
+
     def test_commit_keeps_the_child(self):
         self.qemu.commit('/s/volume-x', 'qcow2')
         self.assertEqual(('qemu-img', 'commit', '-f', 'qcow2', '-d',
