@@ -89,6 +89,7 @@ class LVMStore(base.Store):
 
     thick = True
     atomic_replace = False
+    shared = True
 
     def __init__(self, storage_id, vg_name, pv_patterns, execute, conf_dir,
                  metadata_lock, root_helper=None, volume_clear='zero',
