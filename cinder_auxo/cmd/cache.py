@@ -25,6 +25,7 @@ import json
 import sys
 
 from cinder import context as cinder_context
+from cinder import coordination
 from cinder import objects
 from cinder.volume import configuration
 from oslo_config import cfg
@@ -100,6 +101,16 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     driver = load_driver(args.config_file or ['/etc/cinder/cinder.conf'],
                          args.backend)
+    # The SAN driver's locks are cinder's coordination locks: started
+    # here as cinder-volume's service starts them.
+    coordination.COORDINATOR.start()
+    try:
+        return _run(args, driver)
+    finally:
+        coordination.COORDINATOR.stop()
+
+
+def _run(args, driver):
     admin = cache_admin.CacheAdmin(driver.image_cache)
     conf = driver.configuration
     if args.command == 'list':

@@ -18,9 +18,12 @@ upload, stats) is here. Per-volume state is never kept on the driver: the
 layer names in the store are the only record.
 """
 
+import urllib.parse
+
 from cinder import exception as cinder_exception
 from cinder import objects
 from oslo_concurrency import processutils
+from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import units
 
@@ -33,6 +36,15 @@ from cinder_auxo.engine import views
 from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
+
+CONF = cfg.CONF
+CONF.import_group('coordination', 'cinder.coordination')
+
+# tooz backends whose locks hold on one host only.
+HOST_LOCAL_COORDINATION = frozenset(['', 'file', 'ipc', 'zake'])
+_SHARED_BACKEND_HOWTO = (
+    'set [coordination] backend_url to a tooz backend every such host '
+    'reaches, for example etcd3+http://<etcd host>:2379 (doc/cluster.md)')
 
 
 def _attached(volume):
@@ -90,8 +102,39 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
         self.engine, self.image_cache = self._build_engine()
         self._start_cache_maintenance()
 
+    def _check_shared_locks(self):
+        """Refuse, or warn, when other hosts could write a store unlocked.
+
+        A store other hosts see (a SAN volume group) is safe with locks of
+        one host only while one cinder-volume writes it: the default. A
+        clustered service means several do, each repairing at start-up
+        what it takes for a crash's leftovers: refused, before that.
+        """
+        shared = [repr(s) for s in self.engine.stores if s.shared]
+        url = CONF.coordination.backend_url or ''
+        if (not shared or urllib.parse.urlsplit(url).scheme not in
+                HOST_LOCAL_COORDINATION):
+            return
+        # A host-local URL holds no credentials: it can be shown.
+        why = ('%s can be written from other hosts, and [coordination] '
+               'backend_url (%s) gives locks that hold on this host only' %
+               (', '.join(shared), url or 'unset'))
+        if self.cluster_name:
+            raise exception.StorageUnavailable(
+                storage=self._storage_id,
+                reason='this service is in cluster %s, but %s: %s' % (
+                    self.cluster_name, why, _SHARED_BACKEND_HOWTO))
+        LOG.warning('Storage %(storage)s: %(why)s. That is safe only while '
+                    'this cinder-volume is the one service that writes it '
+                    '(an HA pair must never run both nodes at once, nor '
+                    'cinder-auxo-cache on the passive node). To run more '
+                    'than one, %(how)s.',
+                    {'storage': self._storage_id, 'why': why,
+                     'how': _SHARED_BACKEND_HOWTO})
+
     def _check_engine(self):
         """Common part of check_for_setup_error."""
+        self._check_shared_locks()
         try:
             processutils.execute('qemu-img', '--version')
         except (OSError, processutils.ProcessExecutionError) as e:

@@ -113,8 +113,12 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
     def _lock(self, name):
         # The VG may be reached by several cinder-volume services: the
         # lock is cinder's coordination lock (tooz), not a host-local one.
+        # Order: image-<id>, then chain, then vg-metadata (stores/lvm.py).
         return coordination.COORDINATOR.get_lock(
             'auxo-lvmsan-%s-%s' % (self.configuration.volume_group, name))
+
+    def _vg_metadata_lock(self):
+        return self._lock('vg-metadata')
 
     def _build_engine(self):
         conf = self.configuration
@@ -122,7 +126,7 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
         store = lvm_store.LVMStore(
             self._storage_id, vg, self.target.device_patterns,
             self._execute, os.path.join(self._conf_dir, vg),
-            root_helper=utils.get_root_helper(),
+            self._vg_metadata_lock, root_helper=utils.get_root_helper(),
             volume_clear=conf.volume_clear,
             volume_clear_size=conf.volume_clear_size,
             volume_clear_ionice=conf.volume_clear_ionice)

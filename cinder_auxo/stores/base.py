@@ -41,10 +41,13 @@ class Store(object, metaclass=abc.ABCMeta):
       engine sizes layers with ``qemu-img measure`` and grows them itself.
     * ``atomic_replace``: ``rename`` may atomically replace an existing
       layer (``rename(2)``); without it the engine never relies on it.
+    * ``shared``: other hosts see the storage too (a SAN volume group), so
+      its locks must hold across hosts (checked at start-up).
     """
 
     thick = False
     atomic_replace = False
+    shared = False
 
     def __init__(self, storage_id):
         self.storage_id = storage_id

@@ -25,6 +25,18 @@ runner given to it adds the same ``LVM_SYSTEM_DIR`` to the few LVM commands
 it builds without it (lvchange, lvremove). Only ``check()``'s diagnosis of a
 missing volume group looks, read-only, at every device, to say where the
 group is instead.
+
+Without lvmlockd, LVM serialises metadata writes only between the commands
+of one host. Every command here that writes the group's metadata (lvcreate,
+lvremove, lvrename, lvextend) runs under the group's metadata lock, handed
+in by the driver (cinder's coordination, so it holds across hosts when the
+coordination backend does). Lock order, to stay free of deadlocks:
+``image-<id>`` (image cache), then ``chain`` (engine), then the metadata
+lock. The metadata lock is the innermost: held for one change (brick's
+command and the reads it makes around it), with nothing else taken under
+it, so it may be taken both inside the chain lock (topology changes) and
+without it (work layers of a download or a copy). Reading, activating and
+clearing write no metadata and take no lock.
 """
 
 import json
@@ -48,6 +60,8 @@ LOG = logging.getLogger(__name__)
 LVM_TOOLS = frozenset(['lvm', 'lvs', 'vgs', 'pvs', 'lvcreate', 'lvremove',
                        'lvrename', 'lvextend', 'lvchange', 'lvdisplay',
                        'vgchange', 'vgdisplay', 'pvdisplay'])
+# The commands of this store that write VG metadata.
+METADATA_TOOLS = frozenset(['lvcreate', 'lvremove', 'lvrename', 'lvextend'])
 _RESERVED_PREFIX = 'snapshot'
 _MANGLE = '_'
 lv_name = hv_lvm.lv_name
@@ -69,20 +83,24 @@ class LVMStore(base.Store):
         group's PV may appear as, from the target (``targets``); or a
         callable returning them, asked at each use (FC discovery).
     :param conf_dir: where this store's ``lvm.conf`` is written.
+    :param metadata_lock: callable() -> context manager: the group's
+        metadata lock, storage-wide (see the module's docstring).
     """
 
     thick = True
     atomic_replace = False
+    shared = True
 
     def __init__(self, storage_id, vg_name, pv_patterns, execute, conf_dir,
-                 root_helper=None, volume_clear='zero', volume_clear_size=0,
-                 volume_clear_ionice=None):
+                 metadata_lock, root_helper=None, volume_clear='zero',
+                 volume_clear_size=0, volume_clear_ionice=None):
         super(LVMStore, self).__init__(storage_id)
         self.vg_name = vg_name
         self._pv_patterns = pv_patterns
         self._execute = execute
         self.conf_dir = conf_dir
         self.conf_path = os.path.join(conf_dir, 'lvm.conf')
+        self.metadata_lock = metadata_lock
         self.root_helper = root_helper
         self.volume_clear = volume_clear
         self.volume_clear_size = volume_clear_size
@@ -264,7 +282,8 @@ class LVMStore(base.Store):
         self.path(name)
         mib = max(1, -(-int(size_bytes) // units.Mi))
         try:
-            self.vg.create_volume(lv_name(name), '%dm' % mib)
+            with self.metadata_lock():
+                self.vg.create_volume(lv_name(name), '%dm' % mib)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvcreate')
         return self.path(name)
@@ -289,7 +308,10 @@ class LVMStore(base.Store):
                               'its data is not handed to another volume',
                               self.path(name), e.stderr)
         try:
-            self.vg.delete(lv)
+            # Only the removal: clearing (minutes, maybe) writes no
+            # metadata.
+            with self.metadata_lock():
+                self.vg.delete(lv)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvremove')
 
@@ -298,8 +320,9 @@ class LVMStore(base.Store):
         # filter: run lvrename here, filtered like every other command.
         self.path(new)
         try:
-            self._lvm_cmd('lvrename', self.vg_name, lv_name(old),
-                          lv_name(new))
+            with self.metadata_lock():
+                self._lvm_cmd('lvrename', self.vg_name, lv_name(old),
+                              lv_name(new))
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, new, 'lvrename')
 
@@ -309,7 +332,8 @@ class LVMStore(base.Store):
             return
         mib = -(-int(size_bytes) // units.Mi)
         try:
-            self.vg.extend_volume(lv_name(name), '%dm' % mib)
+            with self.metadata_lock():
+                self.vg.extend_volume(lv_name(name), '%dm' % mib)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvextend')
 

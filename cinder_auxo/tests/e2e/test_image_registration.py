@@ -16,10 +16,16 @@ The stack's default backend has ``image_upload_use_cinder_backend``: a raw
 upload-to-image makes cinder clone the volume into an image volume and
 register ``cinder://<image volume>`` as the image's only location, through
 glance's location API and its cinder store. Volumes from that image on the
-same storage are overlays on a frozen layer of the image volume.
+same storage are overlays on a frozen layer of the image volume, for the
+image's project and for a member of another project alike.
 """
 
 import os
+import uuid
+
+from cinderclient import client as cinder_client
+from keystoneauth1.identity import v3 as ks_identity
+from keystoneauth1 import session as ks_session
 
 from cinder_auxo.tests.e2e import base
 from cinder_auxo.tests.e2e.base import MiB
@@ -48,6 +54,70 @@ class ImageRegistrationTest(base.E2ETestCase):
         self.assertEqual(1, len(found), 'image volumes of %s' % image_id)
         self.addCleanup(self._cleanup_volume, found[0].id)
         return found[0]
+
+    def member_cinder(self):
+        """A cinder client of a member (not admin) of a new project.
+
+        The project and its user are deleted at the end.
+        """
+        identity = {'service_type': 'identity', 'interface': 'public'}
+        name = 'auxo-e2e-%s' % uuid.uuid4().hex[:12]
+        password = uuid.uuid4().hex
+        project = self.session.post(
+            '/projects', endpoint_filter=identity,
+            json={'project': {'name': name, 'domain_id': 'default'}}
+        ).json()['project']
+        self.addCleanup(self.session.delete, '/projects/%s' % project['id'],
+                        endpoint_filter=identity)
+        user = self.session.post(
+            '/users', endpoint_filter=identity,
+            json={'user': {'name': name, 'domain_id': 'default',
+                           'password': password,
+                           'default_project_id': project['id']}}
+        ).json()['user']
+        self.addCleanup(self.session.delete, '/users/%s' % user['id'],
+                        endpoint_filter=identity)
+        role = self.session.get('/roles?name=member',
+                                endpoint_filter=identity).json()['roles'][0]
+        self.session.put('/projects/%s/users/%s/roles/%s' % (
+            project['id'], user['id'], role['id']), endpoint_filter=identity)
+        auth = ks_identity.Password(
+            auth_url=self.stack['auth']['auth_url'], username=name,
+            password=password, user_domain_id='default',
+            project_id=project['id'])
+        session = ks_session.Session(auth=auth, timeout=base.HTTP_TIMEOUT)
+        return cinder_client.Client(self.stack['api_version'],
+                                    session=session)
+
+    def test_registered_image_serves_another_project_without_copy(self):
+        src = self.create_volume()
+        self.write(src.id, UPLOADED, 0, MiB)
+        image = self.register(src)
+        image_vol = self.image_volume(image['id'])
+        # A template is shared with the projects whose desktops use it.
+        self.glance.images.update(image['id'], visibility='public')
+
+        member = self.member_cinder()
+        desktop = member.volumes.create(1, imageRef=image['id'],
+                                        volume_type=self.volume_type)
+        self.addCleanup(self._cleanup_volume, desktop.id)
+        desktop = self.wait_volume(desktop.id, 'available')
+        owner = 'os-vol-tenant-attr:tenant_id'
+        self.assertNotEqual(getattr(src, owner), getattr(desktop, owner))
+        # Served from the image volume, as for its own project: no
+        # download, the same frozen layer, nothing copied.
+        self.assertEqual(0, self.download_count(image['id']))
+        path = self.volume_path(desktop.id)
+        self.assertEqual(self.backing_of(self.volume_path(image_vol.id)),
+                         self.backing_of(path))
+        self.assertLess(os.path.getsize(path), MiB)
+        self.assert_reads(path, UPLOADED, 0, MiB)
+
+        self.glance.images.delete(image['id'])
+        self.wait_gone(self.cinder.volumes, image_vol.id)
+        for vol in (desktop, src):
+            self.delete_volume(vol.id)
+        self.assert_backend_clean()
 
     def test_registered_image_serves_overlays_without_copy(self):
         src = self.create_volume()

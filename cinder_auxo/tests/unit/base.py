@@ -44,6 +44,39 @@ class FakeExecutor(object):
         return [c[1] for c in self.calls if c[0] == 'qemu-img']
 
 
+class RecordingLocks(object):
+    """Named locks that know which are held, innermost last.
+
+    Not re-entrant, like tooz's: taking a held lock again fails the test.
+    ``taken`` lists (name, names held when it was taken).
+    """
+
+    def __init__(self):
+        self.held = []
+        self.taken = []
+
+    def get(self, name):
+        return _RecordingLock(self, name)
+
+
+class _RecordingLock(object):
+
+    def __init__(self, locks, name):
+        self.locks = locks
+        self.name = name
+
+    def __enter__(self):
+        if self.name in self.locks.held:
+            raise AssertionError('%s taken again while held' % self.name)
+        self.locks.taken.append((self.name, tuple(self.locks.held)))
+        self.locks.held.append(self.name)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.locks.held.remove(self.name)
+        return False
+
+
 def process_error(stderr, exit_code=1):
     return processutils.ProcessExecutionError(stdout='', stderr=stderr,
                                               exit_code=exit_code,

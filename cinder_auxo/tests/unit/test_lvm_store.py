@@ -27,20 +27,34 @@ U = '0f3f7e3c-1b7a-4c53-8d8e-3f1f0a2b9c11'
 PATTERN = '^/dev/disk/by-path/ip-10[.]0[.]20[.]1:3260-iscsi-iqn[.]x-lun-14$'
 
 
-class LVMExecutor(base.FakeExecutor):
-    """Answers LVM commands by tool name, whatever env prefix they carry."""
+def strip_env(cmd):
+    argv = list(cmd)
+    while argv and (argv[0] == 'env' or '=' in argv[0]):
+        argv.pop(0)
+    return argv
 
-    def __init__(self):
+
+class LVMExecutor(base.FakeExecutor):
+    """Answers LVM commands by tool name, whatever env prefix they carry.
+
+    With ``locks`` (RecordingLocks), ``held_at`` records, for every
+    command, its argv (without the env prefix) and the locks held while
+    it ran.
+    """
+
+    def __init__(self, locks=None):
         super(LVMExecutor, self).__init__()
         self.tools = {}
+        self.locks = locks
+        self.held_at = []
 
     def on_tool(self, tool, result):
         self.tools[tool] = result
 
     def __call__(self, *cmd, **kwargs):
-        argv = list(cmd)
-        while argv and (argv[0] == 'env' or '=' in argv[0]):
-            argv.pop(0)
+        argv = strip_env(cmd)
+        if self.locks is not None:
+            self.held_at.append((argv, tuple(self.locks.held)))
         if argv and argv[0] in self.tools:
             self.calls.append(cmd)
             result = self.tools[argv[0]]
@@ -54,9 +68,7 @@ class LVMExecutor(base.FakeExecutor):
     def tool_calls(self, tool):
         found = []
         for cmd in self.calls:
-            argv = list(cmd)
-            while argv and (argv[0] == 'env' or '=' in argv[0]):
-                argv.pop(0)
+            argv = strip_env(cmd)
             if argv and argv[0] == tool:
                 found.append(cmd)
         return found
@@ -72,7 +84,8 @@ class LVMStoreTestCase(base.TestCase):
 
     def setUp(self):
         super(LVMStoreTestCase, self).setUp()
-        self.execute = LVMExecutor()
+        self.locks = base.RecordingLocks()
+        self.execute = LVMExecutor(self.locks)
         self.execute.on_tool('lvm', ('  LVM version:     2.03.16(2) '
                                      '(2022-05-18)\n', ''))
         self.execute.on_tool('vgs', self._vgs)
@@ -82,10 +95,13 @@ class LVMStoreTestCase(base.TestCase):
                    self.execute).start()
         self.conf_dir = self.useFixture(fixtures.TempDir()).path
         self.store = lvm.LVMStore('san', VG, [PATTERN], self.execute,
-                                  self.conf_dir, volume_clear='zero',
-                                  volume_clear_size=128)
+                                  self.conf_dir, self.metadata_lock,
+                                  volume_clear='zero', volume_clear_size=128)
         self.clear = mock.patch(
             'cinder.volume.volume_utils.clear_volume', autospec=True).start()
+
+    def metadata_lock(self):
+        return self.locks.get('vg-metadata')
 
     @staticmethod
     def _vgs(argv):
@@ -235,14 +251,15 @@ class LVMStoreTestCase(base.TestCase):
         self.assertIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, vgs)
 
     def test_store_needs_a_pattern(self):
-        store = lvm.LVMStore('san', VG, [], self.execute, self.conf_dir)
+        store = lvm.LVMStore('san', VG, [], self.execute, self.conf_dir,
+                             self.metadata_lock)
         self.assertRaises(exception.StorageUnavailable, store.check)
 
     def test_patterns_may_be_discovered_late(self):
         def discover():
             raise exception.AuxoException(reason='no FC port with LUN 14')
         store = lvm.LVMStore('san', VG, discover, self.execute,
-                             self.conf_dir)
+                             self.conf_dir, self.metadata_lock)
         e = self.assertRaises(exception.StorageUnavailable, store.check)
         self.assertIn('no FC port with LUN 14', e.msg)
 
@@ -384,3 +401,77 @@ class LVMStoreTestCase(base.TestCase):
         self.store.activate_all()
         self.assertEqual(self.env() + ('vgchange', '-a', 'y', '-K', VG),
                          self.execute.tool_calls('vgchange')[0])
+
+    # -- the VG metadata lock ------------------------------------------
+
+    def _run_every_operation(self):
+        """Run each public operation of the store once; their names."""
+        vol, snap = 'volume-%s' % U, 'snapshot-%s' % U
+        self.execute.on_tool('lvs', (lvs_json((vol, 4 * 2 ** 20)), ''))
+        self.execute.on_tool('lvdisplay', ('  -wi-a-----', ''))
+        self.clear.side_effect = lambda *a, **k: self.execute.held_at.append(
+            (['clear'], tuple(self.locks.held)))
+        store = self.store
+        operations = [
+            ('write_conf', store.write_conf),
+            ('lun_devices', store.lun_devices),
+            ('check', store.check),
+            ('path', lambda: store.path(vol)),
+            ('owns', lambda: store.owns(store.path(vol))),
+            ('exists', lambda: store.exists(vol)),
+            ('list', store.list),
+            ('size', lambda: store.size(vol)),
+            ('capacity', store.capacity),
+            ('is_active', lambda: store.is_active(vol)),
+            ('allocate', lambda: store.allocate(snap, 2 ** 20)),
+            ('activate', lambda: store.activate(snap)),
+            ('activate_all', store.activate_all),
+            ('rename', lambda: store.rename(snap, vol)),
+            ('grow', lambda: store.grow(vol, 8 * 2 ** 20)),
+            ('deactivate', lambda: store.deactivate(vol)),
+            ('delete', lambda: store.delete(vol)),
+            ('filtered_execute', lambda: store.filtered_execute('lvs', VG)),
+        ]
+        with mock.patch.object(store, 'lun_devices', autospec=True,
+                               return_value=['/dev/sdb']):
+            for _name, operation in operations:
+                operation()
+        return set(name for name, _op in operations)
+
+    def test_every_metadata_write_holds_the_vg_lock(self):
+        self._run_every_operation()
+        writes = set(argv[0] for argv, _held in self.execute.held_at
+                     if argv[0] in lvm.METADATA_TOOLS)
+        self.assertEqual(lvm.METADATA_TOOLS, writes)
+        for argv, held in self.execute.held_at:
+            if argv[0] in lvm.METADATA_TOOLS:
+                self.assertEqual(('vg-metadata',), held, argv)
+        # Clearing an LV may take minutes and writes no metadata.
+        self.assertIn((['clear'], ()), self.execute.held_at)
+
+    def test_activation_never_writes_metadata(self):
+        self._run_every_operation()
+        # What would make lvchange/vgchange a metadata write.
+        writing = {'--addtag', '--deltag', '-p', '--permission', '-k',
+                   '--setactivationskip', '--metadataprofile', '--alloc'}
+        changes = [argv for argv, _held in self.execute.held_at
+                   if argv[0] in ('lvchange', 'vgchange')]
+        self.assertTrue(changes)
+        for argv in changes:
+            self.assertFalse(writing.intersection(argv), argv)
+
+    def test_the_lock_test_runs_every_operation(self):
+        # A new operation of the store must be added to the lock test.
+        public = set(name for name, value in vars(lvm.LVMStore).items()
+                     if callable(value) and not name.startswith('_'))
+        self.assertEqual(public, self._run_every_operation())
+
+    @ddt.data('lvcreate', 'lvrename')
+    def test_a_failed_write_releases_the_lock(self, tool):
+        self.execute.on_tool(tool, base.process_error('  Device busy'))
+        operation = {'lvcreate': lambda: self.store.allocate(
+            'volume-%s' % U, 1), 'lvrename': lambda: self.store.rename(
+            'volume-%s' % U, 'snapshot-%s' % U)}[tool]
+        self.assertRaises(exception.StorageUnavailable, operation)
+        self.assertEqual([], self.locks.held)
+        self.assertEqual([('vg-metadata', ())], self.locks.taken)

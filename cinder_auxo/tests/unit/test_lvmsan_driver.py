@@ -51,11 +51,11 @@ SEED = {
 }
 
 
-@ddt.ddt
-class LVMSANDriverTestCase(base.TestCase):
+class DriverTestBase(base.TestCase):
+    """A driver configured with the seed's section (``driver()``)."""
 
     def setUp(self):
-        super(LVMSANDriverTestCase, self).setUp()
+        super(DriverTestBase, self).setUp()
         self.conf = self.useFixture(config_fixture.Config(cfg.CONF))
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.ctxt = cinder_context.get_admin_context()
@@ -74,6 +74,10 @@ class LVMSANDriverTestCase(base.TestCase):
         drv = lvmsan.LVMSANDriver(configuration=conf, execute=self.execute)
         drv.do_setup(self.ctxt)
         return drv
+
+
+@ddt.ddt
+class LVMSANDriverTestCase(DriverTestBase):
 
     # -- options and targets ---------------------------------------------
 
