@@ -1,0 +1,94 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Provisioned capacity of a store, without reading every header each poll.
+
+A volume's virtual size is in its top layer's header, and that header is
+rewritten in place only by ``extend`` (which calls ``forget``); every other
+change publishes a new file under the name (a new identity, an inode on a
+file store). So sizes are remembered per (name, identity), and a header is
+read only for a name not seen under that identity. While the store's
+listing stamp (a directory's mtime) has not moved, not even the listing is
+read again.
+"""
+
+import time
+
+from oslo_log import log as logging
+
+from cinder_auxo.engine import layer as layer_mod
+from cinder_auxo.engine import naming
+from cinder_auxo import exception
+
+LOG = logging.getLogger(__name__)
+
+# A directory's mtime ticks coarsely: a stamp this fresh may not show a
+# change made in the same tick, so it is not trusted.
+_FRESH_NS = 100 * 10 ** 6
+
+
+class ProvisionedSizes(object):
+
+    def __init__(self, store, virtual_size):
+        """Sizes of the volumes of ``store``.
+
+        :param virtual_size: callable(Layer) -> bytes, from the header.
+        """
+        self.store = store
+        self._virtual_size = virtual_size
+        self._known = {}     # name -> (identity, bytes)
+        self._stamp = None
+        self._total = 0
+
+    def forget(self, name):
+        """The header of ``name`` was rewritten in place."""
+        self._known.pop(name, None)
+        self._stamp = None
+
+    def total(self):
+        """Sum of the virtual sizes of every volume's top layer."""
+        stamp = self.store.listing_stamp()
+        if stamp is not None and stamp == self._stamp:
+            return self._total
+        known = {}
+        for name, identity in self.store.entries():
+            seen = self._known.get(name)
+            if identity is not None and seen and seen[0] == identity:
+                known[name] = seen
+                continue
+            if not (naming.is_layer(name) and
+                    naming.parse(name).kind == naming.VOLUME):
+                continue
+            size = self._read(name)
+            if size is not None:
+                known[name] = (identity, size)
+        self._known = known
+        self._total = sum(size for _identity, size in known.values())
+        fresh = stamp is None or time.time_ns() - stamp < _FRESH_NS
+        self._stamp = None if fresh else stamp
+        return self._total
+
+    def _read(self, name):
+        layer = layer_mod.Layer(self.store, name)
+        try:
+            return self._virtual_size(layer)
+        except FileNotFoundError:
+            return None     # deleted since the listing
+        except exception.QemuImgError as e:
+            # One damaged layer is that volume's problem, found on its
+            # next attach; the storage itself stays usable. Counted as 0
+            # (and warned about once) until its file changes.
+            LOG.warning('Not counting %(path)s in the provisioned capacity '
+                        'of %(storage)s: %(err)s',
+                        {'path': layer.path, 'storage': self.store.storage_id,
+                         'err': e.msg})
+            return 0
