@@ -40,6 +40,7 @@ from oslo_utils import uuidutils
 from cinder_auxo.engine import index
 from cinder_auxo.engine import layer as layer_mod
 from cinder_auxo.engine import naming
+from cinder_auxo.engine import overlays
 from cinder_auxo.engine import qemu
 from cinder_auxo.engine import repair
 from cinder_auxo.engine import sizes
@@ -69,6 +70,7 @@ class ChainEngine(snapshots.SnapshotOps):
         self.max_depth = max_depth
         self.index = index.ChildIndex(self.stores, self._backing)
         self.sizes = sizes.ProvisionedSizes(volumes, self.virtual_size)
+        self.overlays = overlays.BlankOverlays(qemu_img)
 
     # -- locating and validating ---------------------------------------
 
@@ -155,18 +157,21 @@ class ChainEngine(snapshots.SnapshotOps):
 
     # -- topology changes: the child index follows every one ----------
 
-    def rename_layer(self, layer, new_name):
+    def rename_layer(self, layer, new_name, below=False):
         """Rename (publish) ``layer``; the index knows the new name first.
 
         Replacing an existing layer (atomic stores) also drops what the
-        index knew of the replaced one.
+        index knew of the replaced one. ``below``: ``layer``'s parent when
+        the caller knows it.
         """
         new = Layer(layer.store, new_name)
-        below = self._backing_or_none(layer)
+        if below is False:
+            below = self._backing_or_none(layer)
         replaced = (self._backing_or_none(new)
                     if layer.store.exists(new_name) else None)
         self.index.link(below, new)
         layer.store.rename(layer.name, new_name)
+        self.sizes.forget(new_name)
         self.index.unlink(below, layer)
         if replaced != below:
             self.index.unlink(replaced, new)
@@ -190,6 +195,7 @@ class ChainEngine(snapshots.SnapshotOps):
             below = self._backing_or_none(layer)
         layer.store.deactivate(layer.name)
         layer.store.delete(layer.name)
+        self.sizes.forget(layer.name)
         self.index.unlink(below, layer)
         self.index.forget(layer)
 
@@ -227,12 +233,15 @@ class ChainEngine(snapshots.SnapshotOps):
                        self._layer_bytes(store, layer.fmt, size_bytes))
         with store.remove_on_error(work.name):
             store.activate(work.name)
-            self.qemu.create(work.path, layer.fmt, size_bytes,
-                             backing=backing and backing.path,
-                             backing_fmt=backing and backing.fmt,
-                             unsafe=unsafe)
+            if backing is not None and not unsafe:
+                self.overlays.create(work, size_bytes, backing)
+            else:
+                self.qemu.create(work.path, layer.fmt, size_bytes,
+                                 backing=backing and backing.path,
+                                 backing_fmt=backing and backing.fmt,
+                                 unsafe=unsafe)
             if work is not layer:
-                self.rename_layer(work, layer.name)
+                self.rename_layer(work, layer.name, backing)
         return layer
 
     def _temp(self, store, fmt):

@@ -12,10 +12,11 @@
 
 """Provisioned capacity of a store, without reading every header each poll.
 
-A volume's virtual size is in its top layer's header, and that header is
-rewritten in place only by ``extend`` (which calls ``forget``); every other
-change publishes a new file under the name (a new identity, an inode on a
-file store). So sizes are remembered per (name, identity), and a header is
+A volume's virtual size is in its top layer's header. The engine calls
+``forget`` for every name it publishes, removes or extends in place; a
+file published by anyone else arrives under a new name or, renamed over
+an existing one, as a new file (a new identity: an inode on a file
+store). So sizes are remembered per (name, identity), and a header is
 read only for a name not seen under that identity. While the store's
 listing stamp (a directory's mtime) has not moved, not even the listing is
 read again.
