@@ -102,8 +102,14 @@ class ChainEngine(snapshots.SnapshotOps):
             name = os.path.join(os.path.dirname(path), name)
         return self.locate(name, path)
 
-    def _backing_or_none(self, layer):
-        """``_backing``, with an unusable or missing header as None."""
+    def _parent_for_index(self, layer):
+        """``layer``'s parent if the child index needs it, else None.
+
+        An unusable or missing header is None: such a layer is nobody's
+        child (``index.ChildIndex.stands_on``).
+        """
+        if not self.index.active:
+            return None
         try:
             return self._backing(layer)
         except (FileNotFoundError, exception.UnsafeBackingFile,
@@ -166,12 +172,12 @@ class ChainEngine(snapshots.SnapshotOps):
         """
         new = Layer(layer.store, new_name)
         if below is False:
-            below = self._backing_or_none(layer)
-        replaced = (self._backing_or_none(new)
+            below = self._parent_for_index(layer)
+        replaced = (self._parent_for_index(new)
                     if layer.store.exists(new_name) else None)
         self.index.link(below, new)
-        layer.store.rename(layer.name, new_name)
-        self.sizes.forget(new_name)
+        with self.sizes.changing(layer.store, layer.name, new_name):
+            layer.store.rename(layer.name, new_name)
         self.index.unlink(below, layer)
         if replaced != below:
             self.index.unlink(replaced, new)
@@ -179,7 +185,7 @@ class ChainEngine(snapshots.SnapshotOps):
 
     def repoint(self, layer, below, unsafe=False):
         """Rebase ``layer`` onto ``below`` (None: standalone)."""
-        old = self._backing_or_none(layer)
+        old = self._parent_for_index(layer)
         self.index.link(below, layer)
         self.qemu.rebase(layer.path, layer.fmt, below and below.path,
                          below and below.fmt, unsafe=unsafe)
@@ -192,10 +198,10 @@ class ChainEngine(snapshots.SnapshotOps):
         ``below``: its parent when the caller has read it already.
         """
         if below is False:
-            below = self._backing_or_none(layer)
+            below = self._parent_for_index(layer)
         layer.store.deactivate(layer.name)
-        layer.store.delete(layer.name)
-        self.sizes.forget(layer.name)
+        with self.sizes.changing(layer.store, layer.name):
+            layer.store.delete(layer.name)
         self.index.unlink(below, layer)
         self.index.forget(layer)
 
@@ -229,8 +235,7 @@ class ChainEngine(snapshots.SnapshotOps):
                 raise exception.AuxoException(
                     reason='%s already exists' % layer.path)
             work = self._temp(store, layer.fmt)
-        store.allocate(work.name,
-                       self._layer_bytes(store, layer.fmt, size_bytes))
+        self._allocate(work, layer.fmt, size_bytes)
         with store.remove_on_error(work.name):
             store.activate(work.name)
             if backing is not None and not unsafe:
@@ -243,6 +248,11 @@ class ChainEngine(snapshots.SnapshotOps):
             if work is not layer:
                 self.rename_layer(work, layer.name, backing)
         return layer
+
+    def _allocate(self, work, fmt, size_bytes):
+        with self.sizes.changing(work.store, work.name):
+            work.store.allocate(work.name, self._layer_bytes(
+                work.store, fmt, size_bytes))
 
     def _temp(self, store, fmt):
         """A fresh work name; published later by rename."""
@@ -285,7 +295,7 @@ class ChainEngine(snapshots.SnapshotOps):
         rename.
         """
         work = self._temp(store, fmt)
-        store.allocate(work.name, self._layer_bytes(store, fmt, size_bytes))
+        self._allocate(work, fmt, size_bytes)
         with store.remove_on_error(work.name):
             store.activate(work.name)
         return work
@@ -385,8 +395,8 @@ class ChainEngine(snapshots.SnapshotOps):
             top = self.volume(volume_id)
             top.store.grow(top.name, self._layer_bytes(top.store, top.fmt,
                                                        size_bytes))
-            self.qemu.resize(top.path, top.fmt, size_bytes)
-            self.sizes.forget(top.name)
+            with self.sizes.changing(top.store, top.name):
+                self.qemu.resize(top.path, top.fmt, size_bytes)
 
     def provisioned_bytes(self):
         """Sum of the virtual sizes of all volumes (see ``sizes``)."""

@@ -330,7 +330,7 @@ class ImageCache(object):
 
     def unused(self, image_id=None):
         return [b for b in self.bases(image_id)
-                if not self.engine.children(b)]
+                if not self.engine.index.has_children(b)]
 
     def delete_if_unused(self, base, why):
         """Delete ``base`` unless a layer depends on it; True if deleted.
@@ -341,7 +341,7 @@ class ImageCache(object):
         """
         with self.engine.chain_lock():
             if (not base.store.exists(base.name) or
-                    self.engine.children(base)):
+                    self.engine.index.has_children(base)):
                 return False
             LOG.info('Removing cached base %s: %s', base.path, why)
             self.engine.remove_layer(base)

@@ -47,6 +47,9 @@ class ChildIndex(object):
         """
         self.stores = stores
         self._backing = backing
+        # Without an indexed store no parent needs to be known on a
+        # rename or a delete (on LVM, a header read may need activation).
+        self.active = any(store.indexed for store in stores)
 
     def link(self, parent, child):
         """Record ``child`` under ``parent``; before a header says so."""
@@ -83,10 +86,18 @@ class ChildIndex(object):
 
     def children(self, layer):
         """Layers whose direct backing file is ``layer``."""
+        return list(self._children(layer))
+
+    def has_children(self, layer):
+        """True if a layer stands on ``layer``; stops at the first."""
+        return any(True for _kid in self._children(layer))
+
+    def _children(self, layer):
         if not layer.store.indexed:
-            return [c for c in self._candidates()
-                    if self.stands_on(c, layer)]
-        kids = []
+            for candidate in self._candidates():
+                if self.stands_on(candidate, layer):
+                    yield candidate
+            return
         for name in layer.store.child_names(layer.name):
             if not _is_qcow2_layer(name):
                 continue
@@ -94,8 +105,7 @@ class ChildIndex(object):
                 candidate = Layer(store, name)
                 if (store.exists(name) and
                         self.stands_on(candidate, layer)):
-                    kids.append(candidate)
-        return kids
+                    yield candidate
 
     def _candidates(self):
         for store in self.stores:

@@ -12,16 +12,19 @@
 
 """Provisioned capacity of a store, without reading every header each poll.
 
-A volume's virtual size is in its top layer's header. The engine calls
-``forget`` for every name it publishes, removes or extends in place; a
-file published by anyone else arrives under a new name or, renamed over
-an existing one, as a new file (a new identity: an inode on a file
-store). So sizes are remembered per (name, identity), and a header is
-read only for a name not seen under that identity. While the store's
-listing stamp (a directory's mtime) has not moved, not even the listing is
-read again.
+A volume's virtual size is in its top layer's header. Sizes are
+remembered per (name, identity): a file renamed over another is a new
+identity (an inode on a file store), and a header is read only for a name
+not seen under that identity. While the store's listing stamp (a
+directory's mtime) has not moved, not even the listing is read again.
+
+The engine makes every change to a name inside ``changing`` (chain lock
+held): if nothing else changed the store since the last look, the new
+stamp is taken as seen and only the changed names are read again, so a
+poll after the engine's own creates and deletes reads no listing either.
 """
 
+import contextlib
 import time
 
 from oslo_log import log as logging
@@ -47,18 +50,34 @@ class ProvisionedSizes(object):
         self.store = store
         self._virtual_size = virtual_size
         self._known = {}     # name -> (identity, bytes)
+        self._changed = set()
         self._stamp = None
         self._total = 0
 
-    def forget(self, name):
-        """The header of ``name`` was rewritten in place."""
-        self._known.pop(name, None)
-        self._stamp = None
+    @contextlib.contextmanager
+    def changing(self, store, *names):
+        """The engine adds, removes, renames or rewrites ``names``."""
+        if store is not self.store:
+            yield
+            return
+        before = store.listing_stamp()
+        try:
+            yield
+        finally:
+            for name in names:
+                self._known.pop(name, None)
+            if self._stamp is not None and before == self._stamp:
+                # Nothing else since the last look: follow this change.
+                self._stamp = store.listing_stamp()
+                self._changed.update(names)
+            else:
+                self._stamp = None
 
     def total(self):
         """Sum of the virtual sizes of every volume's top layer."""
         stamp = self.store.listing_stamp()
         if stamp is not None and stamp == self._stamp:
+            self._read_changed()
             return self._total
         known = {}
         for name, identity in self.store.entries():
@@ -73,10 +92,25 @@ class ProvisionedSizes(object):
             if size is not None:
                 known[name] = (identity, size)
         self._known = known
+        self._changed.clear()
         self._total = sum(size for _identity, size in known.values())
         fresh = stamp is None or time.time_ns() - stamp < _FRESH_NS
         self._stamp = None if fresh else stamp
         return self._total
+
+    def _read_changed(self):
+        if not self._changed:
+            return
+        for name in self._changed:
+            if (naming.is_layer(name) and
+                    naming.parse(name).kind == naming.VOLUME and
+                    self.store.exists(name)):
+                size = self._read(name)
+                if size is not None:
+                    # Identity unknown: the next listing reads it again.
+                    self._known[name] = (None, size)
+        self._changed.clear()
+        self._total = sum(size for _identity, size in self._known.values())
 
     def _read(self, name):
         layer = layer_mod.Layer(self.store, name)

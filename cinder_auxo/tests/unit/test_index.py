@@ -158,6 +158,22 @@ class SizesTestCase(IndexTestCase):
             self.assertEqual(GiB, self.engine.provisioned_bytes())
         entries.assert_not_called()
 
+    def test_the_engines_own_changes_need_no_listing(self):
+        self._volume(V1)
+        old = os.stat(self.dir).st_mtime_ns - 10 ** 9
+        os.utime(self.dir, ns=(old, old))
+        self.engine.provisioned_bytes()
+        self.engine.create_volume(V2, 2 * GiB, naming.RAW)
+        # (What qemu-img create, recorded here, would have done.)
+        os.truncate(self.store.path(naming.layer(naming.VOLUME, V2,
+                                                 naming.RAW)), 2 * GiB)
+        with mock.patch.object(self.store, 'entries',
+                               autospec=True) as entries:
+            self.assertEqual(3 * GiB, self.engine.provisioned_bytes())
+            self.engine.delete_volume(V1)
+            self.assertEqual(2 * GiB, self.engine.provisioned_bytes())
+        entries.assert_not_called()
+
 
 class BlankOverlaysTestCase(IndexTestCase):
 
