@@ -65,7 +65,9 @@ class ProvisionedSizes(object):
             yield
         finally:
             for name in names:
-                self._known.pop(name, None)
+                seen = self._known.pop(name, None)
+                if seen:
+                    self._total -= seen[1]
             if self._stamp is not None and before == self._stamp:
                 # Nothing else since the last look: follow this change.
                 self._stamp = store.listing_stamp()
@@ -106,11 +108,11 @@ class ProvisionedSizes(object):
                     naming.parse(name).kind == naming.VOLUME and
                     self.store.exists(name)):
                 size = self._read(name)
-                if size is not None:
+                if size is not None and name not in self._known:
                     # Identity unknown: the next listing reads it again.
                     self._known[name] = (None, size)
+                    self._total += size
         self._changed.clear()
-        self._total = sum(size for _identity, size in self._known.values())
 
     def _read(self, name):
         layer = layer_mod.Layer(self.store, name)
