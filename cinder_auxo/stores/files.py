@@ -175,10 +175,16 @@ class FileStore(base.Store):
 
     def drop_child(self, parent, child):
         self.path(child)
+        directory = self._index_dir(parent)
         try:
-            os.unlink(os.path.join(self._index_dir(parent), child))
-        except FileNotFoundError:
-            pass
+            os.unlink(os.path.join(directory, child))
+            # The last entry of a parent renamed away (a retired or merged
+            # snapshot) takes its directory along. Entries are only added
+            # under the chain lock, as here.
+            os.rmdir(directory)
+        except (FileNotFoundError, OSError) as e:
+            if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                raise self._translate(e, directory)
 
     def child_names(self, parent):
         try:
