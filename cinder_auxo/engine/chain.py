@@ -173,8 +173,9 @@ class ChainEngine(snapshots.SnapshotOps):
         new = Layer(layer.store, new_name)
         if below is False:
             below = self._parent_for_index(layer)
-        replaced = (self._parent_for_index(new)
-                    if layer.store.exists(new_name) else None)
+        replaced = None
+        if self.index.active and layer.store.exists(new_name):
+            replaced = self._parent_for_index(new)
         self.index.link(below, new)
         with self.sizes.changing(layer.store, layer.name, new_name):
             layer.store.rename(layer.name, new_name)
