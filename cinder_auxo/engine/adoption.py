@@ -132,6 +132,7 @@ class Adoption(object):
                     reason='volume %s already has a layer' % volume_id)
             layer = layer_mod.Layer(self.store, naming.layer(
                 naming.VOLUME, volume_id, fmt))
+            self.engine.index.link(self.engine.backing_at(path, fmt), layer)
             os.rename(path, layer.path)
             try:
                 # Files of the product this replaces lack -F.

@@ -34,20 +34,32 @@ class CacheAdmin(object):
         self.engine = image_cache.engine
         self.store = image_cache.store
 
-    def entries(self):
-        """One dict per base: what an operator wants to see."""
+    def entries(self, count_children=True):
+        """One dict per base: what an operator wants to see.
+
+        Counting a base's children reads each child's header; without
+        ``count_children`` a row only says whether one exists (``in_use``)
+        and ``children`` is None.
+        """
         rows = []
         with self.engine.chain_lock():
             for base in self.cache.bases():
                 parsed = naming.parse(base.name)
                 below = self.engine.chain(base)[1:]
+                if count_children:
+                    kids = len(self.engine.children(base))
+                    in_use = kids > 0
+                else:
+                    kids = None
+                    in_use = self.engine.index.has_children(base)
                 rows.append({
                     'image_id': parsed.ident,
                     'generation': parsed.generation,
                     'name': base.name,
                     'format': parsed.fmt,
                     'bytes': self.store.size(base.name),
-                    'children': len(self.engine.children(base)),
+                    'children': kids,
+                    'in_use': in_use,
                     'last_used': self.store.last_used(base.name),
                     'backed_by': below[0].name if below else None,
                     'chain_length': len(below) + 1,
@@ -68,8 +80,8 @@ class CacheAdmin(object):
         """
         now = now or time.time()
         removed = []
-        rows = self.entries()
-        unused = sorted((r for r in rows if r['children'] == 0),
+        rows = self.entries(count_children=False)
+        unused = sorted((r for r in rows if not r['in_use']),
                         key=lambda r: r['last_used'] or now)
         if max_age:
             for row in list(unused):
@@ -105,7 +117,7 @@ class CacheAdmin(object):
         when their last child does.
         """
         flattened = []
-        for row in self.entries():
+        for row in self.entries(count_children=False):
             if row['chain_length'] <= max_chain:
                 continue
             image_id = row['image_id']

@@ -24,8 +24,12 @@ Rules kept here, for every store:
 * bases (``base-*``) are never written at all;
 * every backing file met is checked to be a layer of one of our stores
   before qemu-img may open it (``_backing``);
-* topology changes (create, rename, delete of layers, child scans) hold the
-  storage's chain lock, so a child scan is never stale when acted on.
+* topology changes (create, rename, delete of layers, child look-ups)
+  hold the storage's chain lock, so a child look-up is never stale when
+  acted on;
+* a layer is published, renamed, re-pointed or deleted only through
+  ``rename_layer``, ``repoint`` and ``remove_layer``, which keep the child
+  index (``index.py``) ahead of the headers.
 """
 
 import os
@@ -33,10 +37,13 @@ import os
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
+from cinder_auxo.engine import index
 from cinder_auxo.engine import layer as layer_mod
 from cinder_auxo.engine import naming
+from cinder_auxo.engine import overlays
 from cinder_auxo.engine import qemu
 from cinder_auxo.engine import repair
+from cinder_auxo.engine import sizes
 from cinder_auxo.engine import snapshots
 from cinder_auxo import exception
 
@@ -61,6 +68,9 @@ class ChainEngine(snapshots.SnapshotOps):
         self.qemu = qemu_img
         self._lock = lock
         self.max_depth = max_depth
+        self.index = index.ChildIndex(self.stores, self._backing)
+        self.sizes = sizes.ProvisionedSizes(volumes, self.virtual_size)
+        self.overlays = overlays.BlankOverlays(qemu_img)
 
     # -- locating and validating ---------------------------------------
 
@@ -79,14 +89,32 @@ class ChainEngine(snapshots.SnapshotOps):
 
     def _backing(self, layer):
         """The layer below ``layer`` (validated), or None."""
-        if layer.fmt != naming.QCOW2:
+        return self.backing_at(layer.path, layer.fmt)
+
+    def backing_at(self, path, fmt):
+        """The layer of ours below the file at ``path``, or None."""
+        if fmt != naming.QCOW2:
             return None
-        name = qemu.read_backing_file(layer.path)
+        name = qemu.read_backing_file(path)
         if name is None:
             return None
         if not os.path.isabs(name):
-            name = os.path.join(os.path.dirname(layer.path), name)
-        return self.locate(name, layer.path)
+            name = os.path.join(os.path.dirname(path), name)
+        return self.locate(name, path)
+
+    def _parent_for_index(self, layer):
+        """``layer``'s parent if the child index needs it, else None.
+
+        An unusable or missing header is None: such a layer is nobody's
+        child (``index.ChildIndex.stands_on``).
+        """
+        if not self.index.active:
+            return None
+        try:
+            return self._backing(layer)
+        except (FileNotFoundError, exception.UnsafeBackingFile,
+                exception.QemuImgError):
+            return None
 
     def chain(self, layer):
         """[layer, its backing, ..., bottom]; every link validated."""
@@ -108,32 +136,8 @@ class ChainEngine(snapshots.SnapshotOps):
         return self.chain(layer)
 
     def children(self, layer):
-        """Layers whose direct backing file is ``layer`` (scans headers)."""
-        kids = []
-        for store in self.stores:
-            for name in store.list():
-                if (not naming.is_layer(name) or
-                        naming.fmt_of(name) != naming.QCOW2):
-                    continue
-                candidate = Layer(store, name)
-                try:
-                    below = self._backing(candidate)
-                except (exception.UnsafeBackingFile,
-                        exception.QemuImgError) as e:
-                    # Not backed by any of our layers (or no qcow2 at
-                    # all): whatever it is, it does not depend on ``layer``.
-                    LOG.debug('%s is not a child of anything: %s',
-                              candidate.path, e)
-                    continue
-                except OSError as e:
-                    # A layer we cannot read cannot be proven not to
-                    # depend on ``layer``: refuse to act on a guess.
-                    raise exception.LayerBusy(
-                        name=layer.name,
-                        reason='cannot read %s: %s' % (candidate.path, e))
-                if below == layer:
-                    kids.append(candidate)
-        return kids
+        """Layers whose direct backing file is ``layer``."""
+        return self.index.children(layer)
 
     def find(self, kind, ident, store=None):
         """The layer of a volume/snapshot/layer id in either format."""
@@ -156,6 +160,51 @@ class ChainEngine(snapshots.SnapshotOps):
 
     def snapshot(self, snapshot_id):
         return self._require(naming.SNAPSHOT, snapshot_id)
+
+    # -- topology changes: the child index follows every one ----------
+
+    def rename_layer(self, layer, new_name, below=False):
+        """Rename (publish) ``layer``; the index knows the new name first.
+
+        Replacing an existing layer (atomic stores) also drops what the
+        index knew of the replaced one. ``below``: ``layer``'s parent when
+        the caller knows it.
+        """
+        new = Layer(layer.store, new_name)
+        if below is False:
+            below = self._parent_for_index(layer)
+        replaced = None
+        if self.index.active and layer.store.exists(new_name):
+            replaced = self._parent_for_index(new)
+        self.index.link(below, new)
+        with self.sizes.changing(layer.store, layer.name, new_name):
+            layer.store.rename(layer.name, new_name)
+        self.index.unlink(below, layer)
+        if replaced != below:
+            self.index.unlink(replaced, new)
+        return new
+
+    def repoint(self, layer, below, unsafe=False):
+        """Rebase ``layer`` onto ``below`` (None: standalone)."""
+        old = self._parent_for_index(layer)
+        self.index.link(below, layer)
+        self.qemu.rebase(layer.path, layer.fmt, below and below.path,
+                         below and below.fmt, unsafe=unsafe)
+        if old != below:
+            self.index.unlink(old, layer)
+
+    def remove_layer(self, layer, below=False):
+        """Delete ``layer``, on which nothing stands.
+
+        ``below``: its parent when the caller has read it already.
+        """
+        if below is False:
+            below = self._parent_for_index(layer)
+        layer.store.deactivate(layer.name)
+        with self.sizes.changing(layer.store, layer.name):
+            layer.store.delete(layer.name)
+        self.index.unlink(below, layer)
+        self.index.forget(layer)
 
     # -- making layers ---------------------------------------------------
 
@@ -187,17 +236,24 @@ class ChainEngine(snapshots.SnapshotOps):
                 raise exception.AuxoException(
                     reason='%s already exists' % layer.path)
             work = self._temp(store, layer.fmt)
-        store.allocate(work.name,
-                       self._layer_bytes(store, layer.fmt, size_bytes))
+        self._allocate(work, layer.fmt, size_bytes)
         with store.remove_on_error(work.name):
             store.activate(work.name)
-            self.qemu.create(work.path, layer.fmt, size_bytes,
-                             backing=backing and backing.path,
-                             backing_fmt=backing and backing.fmt,
-                             unsafe=unsafe)
+            if backing is not None and not unsafe:
+                self.overlays.create(work, size_bytes, backing)
+            else:
+                self.qemu.create(work.path, layer.fmt, size_bytes,
+                                 backing=backing and backing.path,
+                                 backing_fmt=backing and backing.fmt,
+                                 unsafe=unsafe)
             if work is not layer:
-                store.rename(work.name, layer.name)
+                self.rename_layer(work, layer.name, backing)
         return layer
+
+    def _allocate(self, work, fmt, size_bytes):
+        with self.sizes.changing(work.store, work.name):
+            work.store.allocate(work.name, self._layer_bytes(
+                work.store, fmt, size_bytes))
 
     def _temp(self, store, fmt):
         """A fresh work name; published later by rename."""
@@ -220,8 +276,7 @@ class ChainEngine(snapshots.SnapshotOps):
         if not backing.store.exists(backing.name):
             raise exception.LayerNotFound(name=backing.name,
                                           storage=backing.store.storage_id)
-        size_bytes = max(size_bytes,
-                         self.qemu.virtual_size(backing.path, backing.fmt))
+        size_bytes = max(size_bytes, self.virtual_size(backing))
         return self._make(layer, size_bytes, backing=backing)
 
     def work_overlay(self, size_bytes, backing):
@@ -230,8 +285,7 @@ class ChainEngine(snapshots.SnapshotOps):
         Published by ``replace_volume``.
         """
         with self.chain_lock():
-            size_bytes = max(size_bytes, self.qemu.virtual_size(
-                backing.path, backing.fmt))
+            size_bytes = max(size_bytes, self.virtual_size(backing))
             return self._make(self._temp(self.volumes, naming.QCOW2),
                               size_bytes, backing=backing)
 
@@ -242,7 +296,7 @@ class ChainEngine(snapshots.SnapshotOps):
         rename.
         """
         work = self._temp(store, fmt)
-        store.allocate(work.name, self._layer_bytes(store, fmt, size_bytes))
+        self._allocate(work, fmt, size_bytes)
         with store.remove_on_error(work.name):
             store.activate(work.name)
         return work
@@ -288,7 +342,7 @@ class ChainEngine(snapshots.SnapshotOps):
                     raise exception.AuxoException(
                         reason='volume %s already exists in %s' %
                                (volume_id, self.volumes.storage_id))
-                work.store.rename(work.name, dest.name)
+                self.rename_layer(work, dest.name)
         return dest
 
     # -- volumes -----------------------------------------------------------
@@ -320,8 +374,7 @@ class ChainEngine(snapshots.SnapshotOps):
                          volume_id, self.volumes.storage_id)
                 return
             below = self._below_unused_top(top, 'Deleting')
-            top.store.deactivate(top.name)
-            top.store.delete(top.name)
+            self.remove_layer(top, below)
             self._collect(below)
 
     def _collect(self, layer):
@@ -335,7 +388,7 @@ class ChainEngine(snapshots.SnapshotOps):
             below = self._backing(layer)
             LOG.info('Removing layer %s: nothing depends on it any more',
                      layer.path)
-            layer.store.delete(layer.name)
+            self.remove_layer(layer, below)
             layer = below
 
     def extend(self, volume_id, size_bytes):
@@ -343,31 +396,22 @@ class ChainEngine(snapshots.SnapshotOps):
             top = self.volume(volume_id)
             top.store.grow(top.name, self._layer_bytes(top.store, top.fmt,
                                                        size_bytes))
-            self.qemu.resize(top.path, top.fmt, size_bytes)
+            with self.sizes.changing(top.store, top.name):
+                self.qemu.resize(top.path, top.fmt, size_bytes)
 
     def provisioned_bytes(self):
-        """Sum of the virtual sizes of all volumes (headers only)."""
-        total = 0
-        for name in self.volumes.list():
-            if (naming.is_layer(name) and
-                    naming.parse(name).kind == naming.VOLUME):
-                path = self.volumes.path(name)
-                try:
-                    if naming.fmt_of(name) == naming.QCOW2:
-                        total += qemu.read_header(path)[1]
-                    else:
-                        total += qemu.raw_size(path)
-                except FileNotFoundError:
-                    continue  # deleted since the listing
-                except exception.QemuImgError as e:
-                    # One damaged layer is that volume's problem, found on
-                    # its next attach; the storage itself stays usable.
-                    LOG.warning('Not counting %(path)s in the provisioned '
-                                'capacity of %(storage)s: %(err)s',
-                                {'path': path,
-                                 'storage': self.volumes.storage_id,
-                                 'err': e.msg})
-        return total
+        """Sum of the virtual sizes of all volumes (see ``sizes``)."""
+        return self.sizes.total()
+
+    def virtual_size(self, layer):
+        """A layer's virtual size from its header; no qemu-img run.
+
+        Only for layers of ours: their headers were written by qemu-img
+        for this engine.
+        """
+        if layer.fmt == naming.QCOW2:
+            return qemu.read_header(layer.path)[1]
+        return qemu.raw_size(layer.path)
 
     def active(self, volume_id):
         """(path, format) of the volume's top layer, chain validated."""
@@ -391,12 +435,10 @@ class ChainEngine(snapshots.SnapshotOps):
             same_name = new.name == top.name
             if same_name and not top.store.atomic_replace:
                 # LVM cannot rename over an LV: the old one goes first.
-                top.store.deactivate(top.name)
-                top.store.delete(top.name)
-            work.store.rename(work.name, new.name)
+                self.remove_layer(top, below)
+            self.rename_layer(work, new.name)
             if not same_name:
-                top.store.deactivate(top.name)
-                top.store.delete(top.name)
+                self.remove_layer(top, below)
             self._collect(below)
         return new
 

@@ -156,10 +156,9 @@ class ImageCache(object):
         self._check_virtual_size(source.image_id,
                                  source.meta.get('virtual_size'), size_bytes)
         with self.held_base(source, size_bytes) as (base, downloaded):
-            self._check_virtual_size(
-                source.image_id,
-                self.engine.qemu.virtual_size(base.path, base.fmt),
-                size_bytes)
+            self._check_virtual_size(source.image_id,
+                                     self.engine.virtual_size(base),
+                                     size_bytes)
             return make(base), downloaded
 
     @contextlib.contextmanager
@@ -322,7 +321,7 @@ class ImageCache(object):
                               if latest else 1)
                 base = chain_mod.Layer(self.store, naming.base(
                     image_id, generation, work.fmt))
-                work.store.rename(work.name, base.name)
+                self.engine.rename_layer(work, base.name)
         LOG.info('Published image %(image)s as %(base)s',
                  {'image': image_id, 'base': base.path})
         return base
@@ -331,7 +330,7 @@ class ImageCache(object):
 
     def unused(self, image_id=None):
         return [b for b in self.bases(image_id)
-                if not self.engine.children(b)]
+                if not self.engine.index.has_children(b)]
 
     def delete_if_unused(self, base, why):
         """Delete ``base`` unless a layer depends on it; True if deleted.
@@ -342,11 +341,10 @@ class ImageCache(object):
         """
         with self.engine.chain_lock():
             if (not base.store.exists(base.name) or
-                    self.engine.children(base)):
+                    self.engine.index.has_children(base)):
                 return False
             LOG.info('Removing cached base %s: %s', base.path, why)
-            base.store.deactivate(base.name)
-            base.store.delete(base.name)
+            self.engine.remove_layer(base)
             return True
 
     def evict(self, image_id):

@@ -33,6 +33,8 @@ format, so the format is never sniffed from bytes a guest could write:
                                 revert replaces it; published at start-up
                                 if the volume has no top any more, else
                                 removed
+``.children/<parent>/<child>``  the child index of a file store
+                                (doc/source/design/child-index.rst)
 ==============================  =======================================
 
 No suffix means qcow2.
@@ -55,6 +57,7 @@ TEMP = 'temp'
 TEMP_PREFIX = '.tmp-'
 EXPORT = 'export'
 NEXT_SUFFIX = '.next'
+INDEX_DIR = '.children'
 
 _UUID = r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 _LAYER_RE = re.compile(

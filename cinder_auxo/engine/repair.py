@@ -17,6 +17,8 @@ Every multi-step chain operation leaves names from which its state can be
 read (doc/design.md, "Crash safety"). Run with the chain lock held, before
 the driver takes requests, in this order:
 
+0. the child index is checked against every header and made right
+   (``index.ChildIndex.check``): the steps below look children up;
 1. a volume's next top (``.tmp-<volume>.next``) is published if the volume
    has no top any more (a snapshot froze it), else removed; other work
    files (``.tmp-*``) and raw exports (``export-*``) are removed;
@@ -50,6 +52,12 @@ Layer = layer_mod.Layer
 
 def repair(engine):
     """Returns the names of the work files removed."""
+    missing, stale = engine.index.check()
+    if missing or stale:
+        LOG.warning('Child index of %(storage)s: %(missing)d entries added, '
+                    '%(stale)d stale ones removed',
+                    {'storage': engine.volumes.storage_id,
+                     'missing': missing, 'stale': stale})
     removed = []
     for store in engine.stores:
         for name in store.list():
@@ -95,7 +103,8 @@ def _work_file(engine, store, name, removed):
                                           storage=store.storage_id)
         LOG.warning('Publishing %s as the top of volume %s (interrupted '
                     'snapshot or revert)', store.path(name), volume_id)
-        store.rename(name, naming.layer(naming.VOLUME, volume_id))
+        engine.rename_layer(Layer(store, name),
+                            naming.layer(naming.VOLUME, volume_id))
         return
     LOG.warning('Removing %s left by an interrupted operation',
                 store.path(name))
@@ -119,8 +128,7 @@ def _drop_unwritten_raw(engine, layer):
         return
     LOG.warning('Removing %s: an interrupted conversion to a raw layer left '
                 'it beside the volume\'s qcow2 chain', layer.path)
-    layer.store.deactivate(layer.name)
-    layer.store.delete(layer.name)
+    engine.remove_layer(layer, None)
 
 
 def _repair_link(engine, layer):
@@ -137,12 +145,11 @@ def _repair_link(engine, layer):
     if merge.store.exists(merge.name):
         LOG.warning('Renaming %s back to %s (snapshot delete interrupted '
                     'before its merge began)', merge.path, below.path)
-        merge.store.rename(merge.name, below.name)
+        engine.rename_layer(merge, below.name)
     elif anon.store.exists(anon.name):
         LOG.warning('Re-pointing %s at %s (interrupted snapshot '
                     'delete)', layer.path, anon.path)
-        engine.qemu.rebase(layer.path, layer.fmt, anon.path, anon.fmt,
-                           unsafe=True)
+        engine.repoint(layer, anon, unsafe=True)
 
 
 def _finish_merge(engine, layer):

@@ -68,18 +68,18 @@ class SnapshotOps(object):
         if depth > self.max_depth:
             raise exception.ChainTooDeep(path=top.path, depth=depth,
                                          limit=self.max_depth)
-        size = self.qemu.virtual_size(top.path, top.fmt)
+        size = self.virtual_size(top)
         volume_id = naming.parse(top.name).ident
         new_top = Layer(top.store, naming.layer(naming.VOLUME, volume_id))
         nxt = Layer(top.store, naming.next_top(volume_id))
         self._make(nxt, size, backing=frozen, unsafe=True)
         with top.store.remove_on_error(nxt.name):
-            top.store.rename(top.name, frozen.name)
+            self.rename_layer(top, frozen.name)
         try:
-            top.store.rename(nxt.name, new_top.name)
+            self.rename_layer(nxt, new_top.name)
         except Exception:
             with excutils.save_and_reraise_exception():
-                top.store.rename(frozen.name, top.name)
+                self.rename_layer(frozen, top.name)
                 top.store.delete(nxt.name)
         LOG.info('Froze %s as %s; %s is the new active layer', top.name,
                  frozen.name, new_top.name)
@@ -95,7 +95,7 @@ class SnapshotOps(object):
             kids = self.children(frozen)
             if not kids:
                 below = self._backing(frozen)
-                frozen.store.delete(frozen.name)
+                self.remove_layer(frozen, below)
                 self._collect(below)
             elif len(kids) == 1:
                 self._merge(frozen, kids[0])
@@ -122,10 +122,9 @@ class SnapshotOps(object):
         child.store.grow(child.name, self._layer_bytes(
             child.store, child.fmt,
             self.qemu.virtual_size(child.path, child.fmt)))
-        self.qemu.rebase(child.path, child.fmt, below and below.path,
-                         below and below.fmt)
+        self.repoint(child, below)
         child.store.sync(child.name)
-        frozen.store.delete(frozen.name)
+        self.remove_layer(frozen, below)
 
     def _merge_by_commit(self, frozen, child):
         """Commit ``child`` into ``frozen``, publish the result as ``child``.
@@ -138,14 +137,13 @@ class SnapshotOps(object):
         """
         work = Layer(frozen.store, naming.layer(
             naming.MERGE, naming.parse(frozen.name).ident, frozen.fmt))
-        frozen.store.rename(frozen.name, work.name)
+        self.rename_layer(frozen, work.name)
         try:
-            self.qemu.rebase(child.path, child.fmt, work.path, work.fmt,
-                             unsafe=True)
+            self.repoint(child, work, unsafe=True)
         except Exception:
             with excutils.save_and_reraise_exception():
                 # Nothing was written yet: the snapshot is whole again.
-                work.store.rename(work.name, frozen.name)
+                self.rename_layer(work, frozen.name)
         self.finish_merge(work, child)
 
     def _finish_pending_merge(self, snapshot_id):
@@ -172,7 +170,9 @@ class SnapshotOps(object):
         """
         self.qemu.commit(child.path, child.fmt)
         work.store.sync(work.name)
-        work.store.rename(work.name, child.name)
+        self.rename_layer(work, child.name)
+        # Its one child was the layer it replaced.
+        self.index.forget(work)
 
     def _retire(self, frozen, kids):
         """Keep a shared snapshot layer under an anonymous name."""
@@ -181,10 +181,9 @@ class SnapshotOps(object):
         LOG.info('Snapshot layer %s has %d dependent layers; keeping it as '
                  '%s until the last is gone', frozen.name, len(kids),
                  anon.name)
-        frozen.store.rename(frozen.name, anon.name)
+        self.rename_layer(frozen, anon.name)
         for kid in kids:
-            self.qemu.rebase(kid.path, kid.fmt, anon.path, anon.fmt,
-                             unsafe=True)
+            self.repoint(kid, anon, unsafe=True)
 
     def revert_to_snapshot(self, volume_id, snapshot_id):
         """Discard the volume's changes since the snapshot."""
@@ -194,7 +193,7 @@ class SnapshotOps(object):
             if self.children(top):
                 raise exception.LayerBusy(name=top.name,
                                           reason='layers depend on it')
-            size = self.qemu.virtual_size(frozen.path, frozen.fmt)
+            size = self.virtual_size(frozen)
             # Named as the volume's next top: should a crash come between
             # deleting the old top and the rename (stores without atomic
             # replace), start-up publishes it.
@@ -203,11 +202,10 @@ class SnapshotOps(object):
             new_top = naming.layer(naming.VOLUME, volume_id)
             old_below = self._backing(top)
             if top.store.atomic_replace and top.name == new_top:
-                work.store.rename(work.name, new_top)
+                self.rename_layer(work, new_top)
             else:
-                top.store.deactivate(top.name)
-                top.store.delete(top.name)
-                work.store.rename(work.name, new_top)
+                self.remove_layer(top, old_below)
+                self.rename_layer(work, new_top)
             if old_below is not None and old_below != frozen:
                 self._collect(old_below)
 

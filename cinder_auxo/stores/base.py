@@ -43,11 +43,15 @@ class Store(object, metaclass=abc.ABCMeta):
       layer (``rename(2)``); without it the engine never relies on it.
     * ``shared``: other hosts see the storage too (a SAN volume group), so
       its locks must hold across hosts (checked at start-up).
+    * ``indexed``: the store keeps a child index (``add_child`` ...), so
+      the children of its layers are found without reading every header
+      (doc/source/design/child-index.rst). Without it the engine scans.
     """
 
     thick = False
     atomic_replace = False
     shared = False
+    indexed = False
 
     def __init__(self, storage_id):
         self.storage_id = storage_id
@@ -127,6 +131,49 @@ class Store(object, metaclass=abc.ABCMeta):
 
     def deactivate(self, name):
         """Block stores: release the layer's device node."""
+
+    # -- child index (stores with ``indexed``) -----------------------------
+    #
+    # Entries are hints that may outlive what they name, never the reverse:
+    # the engine records a child before any header names its parent, and
+    # checks each entry's header before trusting it.
+
+    def add_child(self, parent, child):
+        """Durably record that layer ``child`` may stand on ``parent``."""
+        raise NotImplementedError()
+
+    def drop_child(self, parent, child):
+        """Forget one entry; a missing entry is not an error."""
+        raise NotImplementedError()
+
+    def child_names(self, parent):
+        """Names recorded under ``parent``, in no particular order."""
+        raise NotImplementedError()
+
+    def drop_children(self, parent):
+        """Forget every entry of ``parent`` (it is gone)."""
+        raise NotImplementedError()
+
+    def index(self):
+        """{parent name: set of child names}: every entry."""
+        raise NotImplementedError()
+
+    # -- listing with identities (for caches of header facts) ------------
+
+    def entries(self):
+        """[(name, identity)] of every entry.
+
+        The identity changes when the name is given to another layer (an
+        inode number), or is None when the store cannot tell cheaply.
+        """
+        return [(name, None) for name in self.list()]
+
+    def listing_stamp(self):
+        """A value that changes when a name is added, removed or renamed.
+
+        None when the store cannot tell cheaply.
+        """
+        return None
 
     @contextlib.contextmanager
     def remove_on_error(self, name):

@@ -46,6 +46,10 @@ def mode_of(name):
     return _MODES.get(naming.parse(name).kind, _PRIVATE)
 
 
+def _is_name(name):
+    return naming.is_layer(name) or naming.is_temp(name)
+
+
 class FileStore(base.Store):
     """A directory of layer files. Files are sparse; rename is atomic.
 
@@ -54,6 +58,7 @@ class FileStore(base.Store):
     """
 
     atomic_replace = True
+    indexed = True
 
     def __init__(self, storage_id, directory, create=False):
         super(FileStore, self).__init__(storage_id)
@@ -185,8 +190,81 @@ class FileStore(base.Store):
         super(FileStore, self).sync(name)
         self._sync_dir()
 
-    def _sync_dir(self):
-        base.fsync_path(self.directory, os.O_DIRECTORY)
+    def _sync_dir(self, directory=None):
+        base.fsync_path(directory or self.directory, os.O_DIRECTORY)
+
+    def entries(self):
+        try:
+            with os.scandir(self.directory) as it:
+                # d_ino comes with the listing: no stat per name.
+                return [(e.name, e.inode()) for e in it]
+        except FileNotFoundError:
+            return []
+
+    def listing_stamp(self):
+        return os.stat(self.directory).st_mtime_ns
+
+    # -- child index: .children/<parent>/<child>, empty files ------------
+
+    def _index_dir(self, parent=None):
+        top = os.path.join(self.directory, naming.INDEX_DIR)
+        if parent is None:
+            return top
+        self.path(parent)   # validates the name
+        return os.path.join(top, parent)
+
+    def add_child(self, parent, child):
+        self.path(child)
+        directory = self._index_dir(parent)
+        entry = os.path.join(directory, child)
+        if os.path.exists(entry):
+            return
+        try:
+            os.makedirs(directory, mode=0o750)
+            # A new directory is durable once its parent is synced.
+            self._sync_dir(self._index_dir())
+            self._sync_dir()
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise self._translate(e, directory)
+        try:
+            os.close(os.open(entry, os.O_CREAT | os.O_WRONLY, 0o640))
+        except OSError as e:
+            raise self._translate(e, entry)
+        self._sync_dir(directory)
+
+    def drop_child(self, parent, child):
+        self.path(child)
+        directory = self._index_dir(parent)
+        try:
+            os.unlink(os.path.join(directory, child))
+            # The last entry of a parent renamed away (a retired or merged
+            # snapshot) takes its directory along. Entries are only added
+            # under the chain lock, as here.
+            os.rmdir(directory)
+        except (FileNotFoundError, OSError) as e:
+            if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                raise self._translate(e, directory)
+
+    def child_names(self, parent):
+        try:
+            return os.listdir(self._index_dir(parent))
+        except FileNotFoundError:
+            return []
+
+    def drop_children(self, parent):
+        shutil.rmtree(self._index_dir(parent), ignore_errors=True)
+
+    def index(self):
+        found = {}
+        try:
+            parents = os.listdir(self._index_dir())
+        except FileNotFoundError:
+            return found
+        for parent in filter(_is_name, parents):
+            found[parent] = set(filter(_is_name, self.child_names(parent)))
+        return found
 
     def _translate(self, e, path):
         if e.errno == errno.ENOSPC:

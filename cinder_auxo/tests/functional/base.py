@@ -65,6 +65,22 @@ def make_image(path, patterns, size=64 * MiB, fmt='qcow2'):
     return path
 
 
+def listing(directory):
+    """Sorted names in a store directory, its child index left out."""
+    return sorted(n for n in os.listdir(directory) if n != naming.INDEX_DIR)
+
+
+def index_gaps(engine):
+    """{parent: child names} the header scan finds and the index lacks."""
+    gaps = {}
+    for parent, names in engine.index.scan().items():
+        if parent.store.indexed:
+            lacking = names - set(parent.store.child_names(parent.name))
+            if lacking:
+                gaps[parent.name] = lacking
+    return gaps
+
+
 def allocated_bytes(path):
     return os.stat(path).st_blocks * 512
 
@@ -92,6 +108,12 @@ class FunctionalTestCase(oslo_base.BaseTestCase):
         self.lock_path = os.path.join(self.tmp, 'locks')
         os.mkdir(self.lock_path)
         self.engine, self.cache = self.make_engine()
+        # Whatever a test did, the index must know every child.
+        self.addCleanup(self.assert_index_complete)
+
+    def assert_index_complete(self):
+        if os.path.isdir(self.mount):
+            self.assertEqual({}, index_gaps(self.engine))
 
     def make_engine(self, max_depth=16, base_fmt=naming.QCOW2):
         return build_engine(self.storage_id, self.mount, self.lock_path,
@@ -102,7 +124,7 @@ class FunctionalTestCase(oslo_base.BaseTestCase):
                                                      volume_id, fmt))
 
     def listing(self):
-        return sorted(os.listdir(self.mount))
+        return listing(self.mount)
 
     def image_file(self, patterns, size=64 * MiB, fmt='qcow2'):
         fd, path = tempfile.mkstemp(dir=self.tmp, suffix='.' + fmt)

@@ -132,7 +132,7 @@ class DataPathTestCase(test_local_driver.LocalDriverBase):
         self.assertEqual('raw', fmt)
         self.assertTrue(compare(ref, 'raw', path, fmt))
         # The raw export of the source went with the detach.
-        self.assertEqual([], [n for n in os.listdir(self.mount)
+        self.assertEqual([], [n for n in base.listing(self.mount)
                               if n.startswith('export-')])
 
     def test_backup_and_restore_move_disk_bytes(self):
@@ -231,7 +231,7 @@ class DataPathTestCase(test_local_driver.LocalDriverBase):
             self.assertTrue(layer.path.startswith(self.peer_mount))
         # Only the desktop's own clusters were written for it.
         self.assertLess(base.allocated_bytes(moved.path), own + MiB)
-        self.assertEqual(['_base'], os.listdir(self.mount))
+        self.assertEqual(['_base'], base.listing(self.mount))
         # Back: the source storage kept its base, so again only the
         # desktop's own data moves.
         self.assertEqual((True, None), self._migrate(self.peer, vol,
@@ -253,7 +253,7 @@ class DataPathTestCase(test_local_driver.LocalDriverBase):
             self.assertTrue(compare(ref, 'raw', top.path, top.fmt))
             self.assertEqual(bases[0], self.peer.engine.chain(top)[1])
         # Nothing of them is left at the source.
-        self.assertEqual([], [n for n in os.listdir(self.mount)
+        self.assertEqual([], [n for n in base.listing(self.mount)
                               if n.startswith('volume-')])
         self.assertEqual([bases[0]], self.peer.image_cache.bases())
         self.assertEqual([], self.peer.image_cache.unused())
@@ -291,7 +291,7 @@ class DataPathTestCase(test_local_driver.LocalDriverBase):
             base.read_pattern(path, 0x3d, 20 * MiB, MiB)
             base.read_pattern(path, 0x7e, 0, 8 * MiB)
             self.peer.delete_volume(v)
-        self.assertEqual(['_base'], os.listdir(self.peer_mount))
+        self.assertEqual(['_base'], base.listing(self.peer_mount))
 
     def test_interrupted_migration_is_redone(self):
         vol = self._desktop()

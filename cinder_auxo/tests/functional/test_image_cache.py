@@ -77,7 +77,7 @@ class ImageCacheTestCase(base.FunctionalTestCase):
         return volume_id, layer
 
     def _cache_listing(self):
-        return sorted(os.listdir(os.path.join(self.mount, '_base')))
+        return base.listing(os.path.join(self.mount, '_base'))
 
     def test_second_volume_copies_no_image_data(self):
         image = self.image_file([(0x5a, 0, 32 * MiB), (0xa5, 40 * MiB, MiB)])

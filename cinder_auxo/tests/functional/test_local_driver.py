@@ -171,7 +171,7 @@ class LocalDriverTestCase(LocalDriverBase):
         self.assertNotIn('backing-filename', info)
         self.assertEqual(GiB, info['virtual-size'])
         base.read_pattern(path, 0x7e, 0, 4 * MiB)
-        self.assertEqual([], os.listdir(os.path.join(self.mount, '_base')))
+        self.assertEqual([], base.listing(os.path.join(self.mount, '_base')))
 
     def test_upload_to_image_sends_the_whole_chain(self):
         meta = self.images.add(self.image_file([(0x7e, 0, 4 * MiB)]))

@@ -85,7 +85,7 @@ class ReimageTestCase(test_local_driver.LocalDriverBase):
         self.assertEqual(GiB, drv.engine.qemu.virtual_size(top.path,
                                                            top.fmt))
         # Nothing was left of the old chain but the cache's own base.
-        self.assertEqual(['_base', top.name], sorted(os.listdir(self.mount)))
+        self.assertEqual(['_base', top.name], base.listing(self.mount))
 
     def test_failed_reimage_keeps_the_desktop(self):
         vol = self._desktop()
@@ -102,7 +102,7 @@ class ReimageTestCase(test_local_driver.LocalDriverBase):
             path, fmt = d.engine.active(vol.name_id)
             base.read_pattern(path, V1, 0, 4 * MiB)
             base.read_pattern(path, OWN, 8 * MiB, MiB)
-            self.assertEqual([], [n for n in os.listdir(self.mount)
+            self.assertEqual([], [n for n in base.listing(self.mount)
                                   if naming.is_temp(n)])
         self.assertEqual(before, self._reference(vol))
 

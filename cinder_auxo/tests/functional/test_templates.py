@@ -198,7 +198,7 @@ class TemplateTestCase(tld.LocalDriverBase):
             err = self.assertRaises(cinder_exception.ImageUnacceptable,
                                     self._new_volume, self.other, y)
         self.assertIn('which is gone', str(err))
-        self.assertEqual([], [n for n in os.listdir(self.other_mount)
+        self.assertEqual([], [n for n in base.listing(self.other_mount)
                               if n != '_base'])
 
     def _show_or_not_found(self, context, image_id):

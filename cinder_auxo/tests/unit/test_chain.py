@@ -55,8 +55,11 @@ class ChainEngineTestCase(base.TestCase):
                         ('{"virtual-size": 1073741824}', ''))
 
     def layer(self, name, backing=None):
+        """A layer as the engine publishes it: the index knows it."""
         path = self.store.path(name)
         write_qcow2_header(path, backing and self.store.path(backing))
+        if backing:
+            self.store.add_child(backing, name)
         return path
 
     def test_failed_overlay_restores_the_volume(self):
@@ -76,6 +79,7 @@ class ChainEngineTestCase(base.TestCase):
 
     def test_unreadable_layer_blocks_a_delete_rather_than_guessing(self):
         self.layer('volume-' + V1)
+        self.store.add_child('volume-' + V1, 'volume-' + V2)
         os.mkdir(self.store.path('volume-' + V2))   # EISDIR on open
         self.assertRaises(exception.LayerBusy, self.engine.delete_volume,
                           V1)

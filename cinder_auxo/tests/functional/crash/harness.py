@@ -44,6 +44,7 @@ from cinder_auxo.engine import image_cache
 from cinder_auxo.engine import naming
 from cinder_auxo.engine import qemu
 from cinder_auxo.stores import files
+from cinder_auxo.tests.functional import base
 
 OK = 'ok'
 DONE = 'done'
@@ -132,6 +133,10 @@ class KillingFileStore(files.FileStore):
     def delete(self, name):
         self.killer.step('delete %s' % _label(name))
         return super(KillingFileStore, self).delete(name)
+
+    def add_child(self, parent, child):
+        self.killer.step('index %s<%s' % (_label(parent), _label(child)))
+        return super(KillingFileStore, self).add_child(parent, child)
 
 
 class NoReplaceFileStore(KillingFileStore):
@@ -242,7 +247,7 @@ def check(env, before, after, final):
 
     ``final``: the retry has run, the state must be exactly ``after``.
     """
-    problems = []
+    problems = _index_gaps(env)
     (b_refs, b_bases), a_refs = before, after[0]
     objects = _objects(env)
     for store in env.engine.stores:
@@ -266,6 +271,11 @@ def check(env, before, after, final):
                                       b_refs.get(name), a_refs.get(name),
                                       final))
     return problems
+
+
+def _index_gaps(env):
+    return ['child index lacks %s<%s' % (parent, ', '.join(sorted(names)))
+            for parent, names in sorted(base.index_gaps(env.engine).items())]
 
 
 def _check_object(env, name, layer, b_ref, a_ref, final):
@@ -354,6 +364,10 @@ def run(scenario, root, store='files'):
 
 
 def _recover(env, scenario, ctx, before, after):
+    # Start-up repairs the index: it must have been whole at the kill.
+    problems = _index_gaps(env)
+    if problems:
+        return 'at the kill: ' + '; '.join(problems)
     try:
         env.startup()
     except Exception as e:
