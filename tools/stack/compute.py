@@ -320,7 +320,8 @@ def sync_databases(stack, paths):
     nova_manage(stack, paths, 'api_db', 'sync')
     cells = nova_manage(stack, paths, 'cell_v2', 'list_cells').stdout
     if ' cell0 ' not in cells:
-        nova_manage(stack, paths, 'cell_v2', 'map_cell0', '--database_connection',
+        nova_manage(stack, paths, 'cell_v2', 'map_cell0',
+                    '--database_connection',
                     'sqlite:///%s/nova_cell0.sqlite' % paths.data)
     if ' cell1 ' not in cells:
         nova_manage(stack, paths, 'cell_v2', 'create_cell', '--name',

@@ -98,6 +98,8 @@ class VGMetadataLockTestCase(test_lvmsan_driver.DriverTestBase):
         # The model keeps no qcow2 headers: no layer has a backing file.
         mock.patch('cinder_auxo.engine.qemu.read_backing_file',
                    autospec=True, return_value=None).start()
+        mock.patch('cinder_auxo.engine.qemu.read_header',
+                   autospec=True, return_value=(None, GiB)).start()
         mock.patch('cinder.volume.volume_utils.clear_volume',
                    autospec=True).start()
         self.drv = self.driver()
