@@ -354,13 +354,21 @@ def start_libvirt(stack, paths):
         paths.libvirt_sock) or stack._fail_if_dead('libvirtd'), 30, 0.2)
 
 
+GUNICORN_CONF = '''wsgi_app = %r
+bind = '%s:%d'
+workers = 1
+threads = 4
+worker_class = 'gthread'
+timeout = 300
+'''
+
+
 def start_services(stack, paths):
     env = nova_env()
     if not stack.running('no-network'):
         stack.spawn('no-network', [
             sys.executable, os.path.join(HERE, 'no-network'),
             '--port', str(NETWORK_PORT)])
-    gunicorn = os.path.join(paths.bin, 'gunicorn')
     wsgi = {
         'placement-api': ('placement.wsgi.api:application', PLACEMENT_PORT,
                           dict(env, OS_PLACEMENT_CONFIG_DIR=paths.etc)),
@@ -370,10 +378,15 @@ def start_services(stack, paths):
     for name, (app, port, app_env) in wsgi.items():
         if stack.running(name):
             continue
-        stack.spawn(name, [gunicorn, '--workers', '1', '--threads', '4',
-                           '--worker-class', 'gthread', '--timeout', '300',
-                           '--bind', '%s:%d' % (HOST, port), app],
-                    env=app_env)
+        # nova and placement parse the process's command line as their
+        # own: gunicorn runs with none and reads gunicorn.conf.py from its
+        # working directory, as keystone's does.
+        cwd = os.path.join(paths.etc, name)
+        os.makedirs(cwd, exist_ok=True)
+        with open(os.path.join(cwd, 'gunicorn.conf.py'), 'w') as f:
+            f.write(GUNICORN_CONF % (app, HOST, port))
+        stack.spawn(name, [os.path.join(paths.bin, 'gunicorn')],
+                    env=app_env, cwd=cwd)
     daemons = {
         'nova-conductor': 'nova-conductor',
         'nova-scheduler': 'nova-scheduler',
