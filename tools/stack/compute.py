@@ -28,6 +28,7 @@ Functions take the ``auxo-stack`` module as ``stack``: its process,
 HTTP and keystone helpers are the ones used for the rest of the stack.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -61,7 +62,7 @@ HOST_PACKAGES = ('libvirt-daemon', 'libvirt-daemon-driver-qemu',
                  'pkg-config', 'gcc', 'python3-dev')
 # The test desktop: a kernel with virtio as modules, a static busybox.
 GUEST_DEBS = ('linux-image-cloud-amd64', 'busybox-static')
-GUEST_MODULES = ('virtio', 'virtio_ring', 'virtio_pci_legacy_dev',
+GUEST_MODULES = ('virtio_ring', 'virtio', 'virtio_pci_legacy_dev',
                  'virtio_pci_modern_dev', 'virtio_pci', 'virtio_blk')
 
 
@@ -238,8 +239,6 @@ lock_path = {paths.data}/locks
 lock_path = {paths.data}/locks
 [oslo_messaging_notifications]
 driver = noop
-[notifications]
-notify_on_state_change =
 
 [nova_sys_admin]
 helper_command = {helper}
@@ -420,11 +419,20 @@ def compute_up(stack):
 
 
 def in_placement(stack):
-    """nova-compute has registered its resource provider."""
+    """nova-compute has registered its resource provider.
+
+    The provider is named after the hypervisor (libvirt's host name),
+    not the service host: look it up by the node's UUID.
+    """
     stack._fail_if_dead('nova-compute')
+    nodes = nova(stack, 'GET', '/os-hypervisors/detail')['hypervisors']
+    ours = [n['id'] for n in nodes
+            if n['service']['host'] == COMPUTE_HOST]
+    if not ours:
+        return False
     rps = stack.http('GET', PLACEMENT_URL + '/resource_providers', headers={
         'OpenStack-API-Version': 'placement 1.14'})['resource_providers']
-    return any(rp['name'] == COMPUTE_HOST for rp in rps)
+    return any(rp['uuid'] in ours for rp in rps)
 
 
 def ensure_flavor(stack):
@@ -447,12 +455,19 @@ def ensure_guest_images(stack, paths):
     ids = {}
     for name, path, fmt in (('auxo-desktop-kernel', kernel, 'aki'),
                             ('auxo-desktop-initrd', initrd, 'ari')):
+        with open(path, 'rb') as f:
+            checksum = hashlib.md5(f.read()).hexdigest()
         found = stack.http('GET', stack.GLANCE_URL + '/v2/images?name=' +
                            name)['images']
-        active = [i for i in found if i['status'] == 'active']
-        if active:
-            ids[fmt] = active[0]['id']
+        current = [i for i in found if i['status'] == 'active'
+                   and i.get('checksum') == checksum]
+        if current:
+            ids[fmt] = current[0]['id']
             continue
+        # A guest rebuilt since: the old images go.
+        for old in found:
+            stack.http('DELETE', stack.GLANCE_URL + '/v2/images/' +
+                       old['id'])
         image = stack.http('POST', stack.GLANCE_URL + '/v2/images', {
             'name': name, 'disk_format': fmt, 'container_format': fmt,
             'visibility': 'public'})

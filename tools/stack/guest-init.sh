@@ -21,7 +21,7 @@ mount -t devtmpfs devtmpfs /dev
 say() { echo "AUXO-GUEST $*" > /dev/ttyS0; }
 
 # The cloud kernel builds virtio as modules; dependencies first.
-for mod in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev \
+for mod in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev \
         virtio_pci virtio_blk; do
     insmod "/lib/modules/$mod.ko" 2>/dev/null
 done
