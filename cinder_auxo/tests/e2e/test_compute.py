@@ -31,6 +31,8 @@ from cinder_auxo.tests.e2e import base
 
 MiB = base.MiB
 HEAD, MID, GUEST_ROOT, GUEST_DATA = 0x41, 0x42, 0x5a, 0x6b
+# Template version 2's first MiB.
+HEAD2 = 0x43
 # Under TCG a Debian kernel boots in tens of seconds on an idle core;
 # a loaded 2-core machine needs far more.
 BOOT_TIMEOUT = 600
@@ -144,11 +146,11 @@ class ComputeTest(base.E2ETestCase):
 
     # ------------------------------------------------------------ tests
 
-    def desktop_image(self):
+    def desktop_image(self, head=HEAD):
         """A root disk with known content, booted by the test kernel."""
         path = base.make_image(
-            os.path.join(self.tmp, 'desktop.qcow2'), 64 * MiB,
-            [(HEAD, 0, MiB), (MID, 16 * MiB, MiB)])
+            os.path.join(self.tmp, 'desktop-%x.qcow2' % head), 64 * MiB,
+            [(head, 0, MiB), (MID, 16 * MiB, MiB)])
         image_id = self.upload_image(path)
         guest = self.compute['guest_images']
         # cinder copies these into the volume's image metadata, from
@@ -215,3 +217,45 @@ class ComputeTest(base.E2ETestCase):
         self.assertEqual(base_path, self.backing_of(second_path))
         self.assert_reads(second_path, HEAD, 0, MiB)
         self.assert_reads(second_path, 0, 32 * MiB, MiB)
+
+    def test_rebuild_moves_a_desktop_onto_a_new_image_from_the_cache(self):
+        """nova's rebuild of a volume-backed server (2.93): os-reimage."""
+        v1 = self.desktop_image()
+        v2 = self.desktop_image(HEAD2)
+        # v2 is in the storage's cache before the rebuild, as a template
+        # version is once its first desktop exists.
+        self.create_volume(imageRef=v2)
+        [v2_base] = self.bases_of(v2)
+        root = self.create_volume(imageRef=v1)
+        [v1_base] = self.bases_of(v1)
+        v1_md5 = base.execute('md5sum', v1_base).split()[0]
+        server = self.boot(root.id, 'auxo-e2e-rebuild')
+        self.assertEqual(md5_of(HEAD), self.guest_says(server['id'],
+                                                       'vda-mib0'))
+        self.guest_says(server['id'], 'vda-written')
+
+        self.nova('POST', '/servers/%s/action' % server['id'],
+                  {'rebuild': {'imageRef': v2}})
+        # The rebuilt guest boots again: a console of its own.
+        base.wait_until('the rebuild to start', lambda: self.nova(
+            'GET', '/servers/%s' % server['id'])['server']['status'] !=
+            'ACTIVE', 60, 0.5)
+        self.wait_server(server['id'], 'ACTIVE')
+        self.assertEqual(md5_of(HEAD2), self.guest_says(server['id'],
+                                                        'vda-mib0'))
+        self.assertEqual(md5_of(MID), self.guest_says(server['id'],
+                                                      'vda-mib16'))
+        self.guest_says(server['id'], 'vda-written')
+        self.delete_server(server['id'])
+        self.wait_volume(root.id, 'available')
+
+        # The desktop is an overlay on v2's cached base holding only what
+        # the rebuilt guest wrote: no image bytes were copied for it.
+        root_path = self.volume_path(root.id)
+        self.assertEqual(v2_base, self.backing_of(root_path))
+        self.assertLess(base.qemu_info(root_path)['actual-size'], 4 * MiB)
+        self.assert_reads(root_path, HEAD2, 0, MiB)
+        self.assert_reads(root_path, GUEST_ROOT, 32 * MiB, MiB)
+        # v1's base stays cached for the next desktop of v1, unchanged
+        # by the guest that ran on it.
+        self.assertEqual(v1_md5, base.execute('md5sum', v1_base).split()[0])
