@@ -1,12 +1,14 @@
 #!/bin/bash
 #
 # tools/stack/run-e2e.sh: bring the all-in-one stack up, run the end-to-end
-# suite against it, always bring it down, and exit with the suite's status.
+# suite and tempest (auxo-stack tempest) against it, always bring it down,
+# and exit with the status of both.
 #
 #   tools/stack/run-e2e.sh [stestr filter...]
 #
 # Environment: AUXO_STACK_DIR (default <repo>/.stack), as for auxo-stack;
-# AUXO_STACK_COMPUTE=0 leaves nova out (default: nova and libvirt too).
+# AUXO_STACK_COMPUTE=0 leaves nova out (default: nova and libvirt too);
+# AUXO_STACK_TEMPEST=0 leaves tempest out.
 
 set -u
 
@@ -61,7 +63,17 @@ if [[ $rc -ne 0 ]]; then
     grep -E ' (ERROR|CRITICAL) ' "$STACK_DIR/logs/cinder-volume.log" \
         | tail -n 40 >&2
 fi
+
+# Then OpenStack's own conformance tests against the same stack, unless a
+# filter asked for some e2e tests only or AUXO_STACK_TEMPEST=0.
+tempest_rc=0
+tempest_s=0
+if [[ $# -eq 0 && ${AUXO_STACK_TEMPEST:-1} != 0 ]]; then
+    "$STACK" tempest || tempest_rc=$?
+    tempest_s=$(($(date +%s) - suite_done))
+fi
 echo "run-e2e: bring-up $((up_done - start))s," \
-    "suite $((suite_done - up_done))s"
+    "suite $((suite_done - up_done))s, tempest ${tempest_s}s"
 echo "e2e: ${passed:-0} passed, ${failed:-0} failed"
+[[ $rc -eq 0 ]] && rc=$tempest_rc
 exit "$rc"
