@@ -110,6 +110,21 @@ function start_auxo_services {
     fi
 }
 
+# _auxo_rootwrap_filters: where cinder-rootwrap reads this package's filters
+# (lib/cinder has put cinder's own there by post-config)
+function _auxo_rootwrap_filters {
+    local conf_dir=${CINDER_CONF_DIR:-$(dirname "$CINDER_CONF")}
+    echo "$conf_dir/rootwrap.d/cinder-auxo.filters"
+}
+
+# install_auxo_rootwrap_filters: the commands LVMSANDriver runs as root,
+# for a cinder that runs them through cinder-rootwrap
+function install_auxo_rootwrap_filters {
+    sudo install -D -m 0644 \
+        "$AUXO_DIR/etc/cinder/rootwrap.d/cinder-auxo.filters" \
+        "$(_auxo_rootwrap_filters)"
+}
+
 # configure_auxo_backends: write each auxo section again.  lib/cinder has
 # written them already, but its later loops over every backend (image-volume
 # cache, optimized upload) may have changed keys the drivers rely on.
@@ -163,6 +178,7 @@ function clean_auxo {
     if [[ -d $AUXO_DATA_DIR ]]; then
         rmdir --ignore-fail-on-non-empty "$AUXO_DATA_DIR"
     fi
+    sudo rm -f "$(_auxo_rootwrap_filters)"
 }
 
 
@@ -177,6 +193,7 @@ case "$1:${2:-}" in
         ;;
     stack:post-config)
         echo_summary "Configuring cinder-auxo backends"
+        install_auxo_rootwrap_filters
         configure_auxo_backends
         if auxo_runs_compute; then
             echo_summary "Running n-cpu through cinder-auxo-nova-compute"

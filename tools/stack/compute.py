@@ -55,7 +55,7 @@ SERVICE_USERS = ('nova', 'placement')
 # nova 34 and placement 16 (the 2026.2 releases, paired with cinder 29)
 # in one venv; the same pins as the hypervisor test stage.
 PACKAGES = ['nova==34.0.0', 'openstack-placement==16.0.0',
-            'libvirt-python', 'gunicorn']
+            'libvirt-python', 'gunicorn', 'PyMySQL']
 CONSTRAINTS = os.path.join(HERE, '..', 'hypervisor', 'nova-constraints.txt')
 HOST_PACKAGES = ('libvirt-daemon', 'libvirt-daemon-driver-qemu',
                  'libvirt-clients', 'qemu-system-x86', 'libvirt-dev',
@@ -194,9 +194,9 @@ auth_strategy = keystone
 [wsgi]
 api_paste_config = {os.path.join(paths.etc, 'api-paste.ini')}
 [api_database]
-connection = sqlite:///{paths.data}/nova_api.sqlite
+connection = {stack.ensure_database('nova_api')}
 [database]
-connection = sqlite:///{paths.data}/nova.sqlite
+connection = {stack.ensure_database('nova')}
 
 [keystone_authtoken]
 www_authenticate_uri = {stack.KEYSTONE_ROOT}
@@ -260,7 +260,7 @@ debug = True
 [api]
 auth_strategy = keystone
 [placement_database]
-connection = sqlite:///{paths.data}/placement.sqlite
+connection = {stack.ensure_database('placement')}
 [keystone_authtoken]
 www_authenticate_uri = {stack.KEYSTONE_ROOT}
 memcached_servers =
@@ -300,9 +300,7 @@ def catalog():
 # ---------------------------------------------------------------- start
 
 def nova_env():
-    # The same sqlite write-transaction hook as cinder's (installed into
-    # this venv too): four nova processes and placement share sqlite files.
-    return dict(os.environ, AUXO_STACK_SQLITE_RETRY='1',
+    return dict(os.environ,
                 OS_NOVA_CONFIG_DIR='', PYTHONWARNINGS='ignore')
 
 
@@ -321,13 +319,11 @@ def sync_databases(stack, paths):
     if ' cell0 ' not in cells:
         nova_manage(stack, paths, 'cell_v2', 'map_cell0',
                     '--database_connection',
-                    'sqlite:///%s/nova_cell0.sqlite' % paths.data)
+                    stack.ensure_database('nova_cell0'))
     if ' cell1 ' not in cells:
         nova_manage(stack, paths, 'cell_v2', 'create_cell', '--name',
                     'cell1', '--verbose')
     nova_manage(stack, paths, 'db', 'sync')
-    for name in ('nova_api', 'nova_cell0', 'nova', 'placement'):
-        stack.sqlite_wal(os.path.join(paths.data, name + '.sqlite'))
 
 
 def start_libvirt(stack, paths):
@@ -486,7 +482,7 @@ def up(stack):
     paths = Paths(stack)
     ensure_host_packages(stack)
     stack.ensure_venv(paths.venv, PACKAGES, CONSTRAINTS, editable=stack.REPO)
-    stack.install_sqlite_retry(paths.venv)
+    stack.remove_sqlite_retry(paths.venv)
     write_configs(stack, paths)
     if not any(stack.running(n) for n in SERVICES[3:]):
         sync_databases(stack, paths)

@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import uuid
 
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
@@ -212,6 +213,40 @@ class E2ETestCase(unittest.TestCase):
         if status:
             return self.wait_volume(vol.id, status)
         return vol
+
+    def member_cinder(self):
+        """A cinder client of a member (not admin) of a new project.
+
+        The project and its user are deleted at the end.
+        """
+        identity = {'service_type': 'identity', 'interface': 'public'}
+        name = 'auxo-e2e-%s' % uuid.uuid4().hex[:12]
+        password = uuid.uuid4().hex
+        project = self.session.post(
+            '/projects', endpoint_filter=identity,
+            json={'project': {'name': name, 'domain_id': 'default'}}
+        ).json()['project']
+        self.addCleanup(self.session.delete, '/projects/%s' % project['id'],
+                        endpoint_filter=identity)
+        user = self.session.post(
+            '/users', endpoint_filter=identity,
+            json={'user': {'name': name, 'domain_id': 'default',
+                           'password': password,
+                           'default_project_id': project['id']}}
+        ).json()['user']
+        self.addCleanup(self.session.delete, '/users/%s' % user['id'],
+                        endpoint_filter=identity)
+        role = self.session.get('/roles?name=member',
+                                endpoint_filter=identity).json()['roles'][0]
+        self.session.put('/projects/%s/users/%s/roles/%s' % (
+            project['id'], user['id'], role['id']), endpoint_filter=identity)
+        auth = ks_identity.Password(
+            auth_url=self.stack['auth']['auth_url'], username=name,
+            password=password, user_domain_id='default',
+            project_id=project['id'])
+        session = ks_session.Session(auth=auth, timeout=HTTP_TIMEOUT)
+        return cinder_client.Client(self.stack['api_version'],
+                                    session=session)
 
     def delta_upload(self, volume, name):
         """upload-to-image in delta mode; returns the new image id."""

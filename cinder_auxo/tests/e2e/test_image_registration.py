@@ -21,11 +21,6 @@ image's project and for a member of another project alike.
 """
 
 import os
-import uuid
-
-from cinderclient import client as cinder_client
-from keystoneauth1.identity import v3 as ks_identity
-from keystoneauth1 import session as ks_session
 
 from cinder_auxo.tests.e2e import base
 from cinder_auxo.tests.e2e.base import MiB
@@ -54,40 +49,6 @@ class ImageRegistrationTest(base.E2ETestCase):
         self.assertEqual(1, len(found), 'image volumes of %s' % image_id)
         self.addCleanup(self._cleanup_volume, found[0].id)
         return found[0]
-
-    def member_cinder(self):
-        """A cinder client of a member (not admin) of a new project.
-
-        The project and its user are deleted at the end.
-        """
-        identity = {'service_type': 'identity', 'interface': 'public'}
-        name = 'auxo-e2e-%s' % uuid.uuid4().hex[:12]
-        password = uuid.uuid4().hex
-        project = self.session.post(
-            '/projects', endpoint_filter=identity,
-            json={'project': {'name': name, 'domain_id': 'default'}}
-        ).json()['project']
-        self.addCleanup(self.session.delete, '/projects/%s' % project['id'],
-                        endpoint_filter=identity)
-        user = self.session.post(
-            '/users', endpoint_filter=identity,
-            json={'user': {'name': name, 'domain_id': 'default',
-                           'password': password,
-                           'default_project_id': project['id']}}
-        ).json()['user']
-        self.addCleanup(self.session.delete, '/users/%s' % user['id'],
-                        endpoint_filter=identity)
-        role = self.session.get('/roles?name=member',
-                                endpoint_filter=identity).json()['roles'][0]
-        self.session.put('/projects/%s/users/%s/roles/%s' % (
-            project['id'], user['id'], role['id']), endpoint_filter=identity)
-        auth = ks_identity.Password(
-            auth_url=self.stack['auth']['auth_url'], username=name,
-            password=password, user_domain_id='default',
-            project_id=project['id'])
-        session = ks_session.Session(auth=auth, timeout=base.HTTP_TIMEOUT)
-        return cinder_client.Client(self.stack['api_version'],
-                                    session=session)
 
     def test_registered_image_serves_another_project_without_copy(self):
         src = self.create_volume()

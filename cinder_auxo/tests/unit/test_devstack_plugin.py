@@ -331,6 +331,22 @@ class TestPluginPhases(DevstackPluginTestCase):
         self.assertEqual(SEED_SAN['volume_driver'],
                          self.section('san1')['volume_driver'])
 
+    def test_post_config_installs_the_rootwrap_filters(self):
+        conf_dir = os.path.join(self.tmp, 'etc-cinder')
+        self.run_phase('stack post-config', CINDER_CONF_DIR=conf_dir,
+                       CINDER_ENABLED_BACKENDS='auxo_local:local1')
+        installed = os.path.join(conf_dir, 'rootwrap.d',
+                                 'cinder-auxo.filters')
+        with open(os.path.join(REPO, 'etc', 'cinder', 'rootwrap.d',
+                               'cinder-auxo.filters')) as f:
+            shipped = f.read()
+        with open(installed) as f:
+            self.assertEqual(shipped, f.read())
+        self.assertEqual(0o644, os.stat(installed).st_mode & 0o777)
+
+        self.run_phase('clean', CINDER_CONF_DIR=conf_dir)
+        self.assertFalse(os.path.exists(installed))
+
     def compute(self, **variables):
         """Variables of a node running n-cpu, with the launcher installed."""
         bindir = os.path.join(self.tmp, 'nova-bin')

@@ -13,10 +13,12 @@
 
 import json
 import os
+import sys
 from unittest import mock
 
 import ddt
 import fixtures
+from oslo_rootwrap import wrapper
 
 from cinder_auxo import exception
 from cinder_auxo.stores import lvm
@@ -25,6 +27,11 @@ from cinder_auxo.tests.unit import base
 VG = '2b55ce3e-3338-458d-a773-7429a58e9a46'
 U = '0f3f7e3c-1b7a-4c53-8d8e-3f1f0a2b9c11'
 PATTERN = '^/dev/disk/by-path/ip-10[.]0[.]20[.]1:3260-iscsi-iqn[.]x-lun-14$'
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+# This package's filters, and cinder's own as its wheel installs them.
+AUXO_FILTERS = os.path.join(REPO, 'etc', 'cinder', 'rootwrap.d')
+CINDER_FILTERS = os.path.join(sys.prefix, 'etc', 'cinder', 'rootwrap.d')
 
 
 def strip_env(cmd):
@@ -47,12 +54,16 @@ class LVMExecutor(base.FakeExecutor):
         self.tools = {}
         self.locks = locks
         self.held_at = []
+        # What a cinder-rootwrap would be asked to run.
+        self.as_root = []
 
     def on_tool(self, tool, result):
         self.tools[tool] = result
 
     def __call__(self, *cmd, **kwargs):
         argv = strip_env(cmd)
+        if kwargs.get('run_as_root'):
+            self.as_root.append(cmd)
         if self.locks is not None:
             self.held_at.append((argv, tuple(self.locks.held)))
         if argv and argv[0] in self.tools:
@@ -465,6 +476,28 @@ class LVMStoreTestCase(base.TestCase):
         public = set(name for name, value in vars(lvm.LVMStore).items()
                      if callable(value) and not name.startswith('_'))
         self.assertEqual(public, self._run_every_operation())
+
+    # -- rootwrap ----------------------------------------------------------
+
+    def unmatched(self, *filter_dirs):
+        """The root commands of every operation that no filter allows."""
+        for path in filter_dirs:
+            self.assertTrue(os.path.isdir(path), path)
+        filters = wrapper.load_filters(list(filter_dirs))
+        self._run_every_operation()
+        self.assertTrue(self.execute.as_root)
+        # A filter may consume the argv it is given: a copy each time.
+        return [cmd for cmd in self.execute.as_root
+                if not any(f.match(list(cmd)) for f in filters)]
+
+    def test_every_root_command_passes_the_rootwrap_filters(self):
+        self.assertEqual([], self.unmatched(AUXO_FILTERS, CINDER_FILTERS))
+
+    def test_cinder_filters_alone_refuse_some(self):
+        tools = set(strip_env(cmd)[0]
+                    for cmd in self.unmatched(CINDER_FILTERS))
+        self.assertEqual({'lvchange', 'vgchange', 'lvremove', 'lvrename'},
+                         tools)
 
     @ddt.data('lvcreate', 'lvrename')
     def test_a_failed_write_releases_the_lock(self, tool):
