@@ -227,6 +227,11 @@ def main(argv=None, out=print, execute=processutils.execute, client=None):
     except exception.AuxoException as e:
         sys.stderr.write('cinder-auxo-storage: %s\n' % e.msg)
         return REFUSED
+    except processutils.ProcessExecutionError as e:
+        # Whatever was half done has been rolled back by then.
+        sys.stderr.write('cinder-auxo-storage: %s failed: %s\n' % (
+            e.cmd, (e.stderr or '').strip()))
+        return REFUSED
     return 0
 
 

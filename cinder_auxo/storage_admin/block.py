@@ -54,6 +54,14 @@ class VolumeGroup(object):
         kwargs.setdefault('run_as_root', True)
         return self._execute(*cmd, **kwargs)
 
+    def _run(self, *cmd):
+        try:
+            return self.execute(*cmd)
+        except processutils.ProcessExecutionError as e:
+            raise exception.StorageAdminError(
+                reason='%s failed on %s: %s' % (cmd[0], self.link,
+                                                (e.stderr or '').strip()))
+
     def _conf(self):
         return hv_lvm.write_conf(self.conf_dir, self.name,
                                  [pattern(self.link)])
@@ -71,8 +79,8 @@ class VolumeGroup(object):
         exist), without the LUN-only lvm.conf: it cannot be used here.
         """
         self._conf()
-        self.execute('pvcreate', '-q', self.link)
-        self.execute('vgcreate', '-q', '-s', '4M', self.name, self.link)
+        self._run('pvcreate', '-q', self.link)
+        self._run('vgcreate', '-q', '-s', '4M', self.name, self.link)
         return self.brick()
 
     def exists(self):
@@ -88,13 +96,13 @@ class VolumeGroup(object):
 
     def deactivate(self):
         self._conf()
-        self.execute('vgchange', '-a', 'n', self.name)
+        self._run('vgchange', '-a', 'n', self.name)
 
     def destroy(self):
         """Remove the VG and the PV label (the LUN's data is not read)."""
         self._conf()
-        self.execute('vgremove', '-f', '-y', self.name)
-        self.execute('pvremove', '-y', '-ff', self.link)
+        self._run('vgremove', '-f', '-y', self.name)
+        self._run('pvremove', '-y', '-ff', self.link)
 
     def forget(self):
         shutil.rmtree(self.conf_dir, ignore_errors=True)

@@ -69,21 +69,31 @@ def _iscsiadm(execute, *args, **kwargs):
 
 
 def discover(execute, address, chap=None):
-    """IQNs a portal offers through SendTargets, in its order."""
+    """IQNs a portal offers through SendTargets, in its order.
+
+    ``nonpersistent``: looking leaves no node records behind.
+    """
     p = portal(address)
+    base = ('-m', 'discoverydb', '-t', 'sendtargets', '-p', p)
     try:
         if chap:
-            base = ('-m', 'discoverydb', '-t', 'sendtargets', '-p', p)
             _iscsiadm(execute, *base, '-o', 'new')
-            for key, value in (('authmethod', 'CHAP'),
-                               ('username', chap.username),
-                               ('password', chap.password)):
-                _iscsiadm(execute, *base, '-o', 'update', '-n',
-                          'discovery.sendtargets.auth.' + key, '-v', value)
-            out, _err = _iscsiadm(execute, *base, '--discover')
+            try:
+                for key, value in (('authmethod', 'CHAP'),
+                                   ('username', chap.username),
+                                   ('password', chap.password)):
+                    _iscsiadm(execute, *base, '-o', 'update', '-n',
+                              'discovery.sendtargets.auth.' + key, '-v',
+                              value)
+                out, _err = _iscsiadm(execute, *base, '--discover', '-o',
+                                      'nonpersistent')
+            finally:
+                _iscsiadm(execute, *base, '-o', 'delete',
+                          check_exit_code=False)
         else:
             out, _err = _iscsiadm(execute, '-m', 'discovery', '-t',
-                                  'sendtargets', '-p', p)
+                                  'sendtargets', '-p', p, '-o',
+                                  'nonpersistent')
     except processutils.ProcessExecutionError as e:
         if e.exit_code == _LOGIN_AUTH_FAILED:
             raise exception.ISCSIAuthFailed(iqn='(discovery)', portal=p,
