@@ -285,6 +285,17 @@ class StorageAdmin(object):
         return '; '.join(reasons) or None
 
     def _held(self, record):
+        # A storage that cannot be seen may hold anything: no guessing.
+        device = record.get('device')
+        if device and not os.path.exists(device):
+            raise exception.StorageAdminError(
+                reason='its LUN %s is not present; log in to it first' %
+                device)
+        if record['usage'] == 'file' and not os.path.ismount(
+                record['mount_point']):
+            raise exception.StorageAdminError(
+                reason='%s is not mounted; mount it first (mount -a)' %
+                record['mount_point'])
         if record['usage'] == 'block':
             vg = self._vg(record)
             if not vg.exists():

@@ -359,3 +359,15 @@ class StorageCliTestCase(base.TestCase):
         text = cli.table([{'a': 'x', 'b': None}], [('a', 'A', None),
                                                    ('b', 'BEE', cli._gib)])
         self.assertEqual('A  BEE\nx  -', text)
+
+    def test_remove_refused_while_the_lun_cannot_be_seen(self):
+        self.add_local()
+        record = state.load(self.state_dir, 'ssd')
+        record.update(name='san9', usage='block', type='fc',
+                      device=os.path.join(self.by_path, 'gone'),
+                      volume_group='vg9')
+        state.save(self.state_dir, record)
+        rc, out = self.main('remove', 'san9')
+        self.assertEqual(cli.REFUSED, rc)
+        self.assertIn('cannot look at it (its LUN %s is not present' %
+                      record['device'], out)
