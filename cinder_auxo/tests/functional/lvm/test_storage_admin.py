@@ -41,6 +41,7 @@ from cinder_auxo.drivers import local
 from cinder_auxo.drivers import lvmsan
 from cinder_auxo.storage_admin import conffile
 from cinder_auxo.storage_admin import filesys
+from cinder_auxo.storage_admin import state
 from cinder_auxo.tests.functional import base
 from cinder_auxo.tests.functional.lvm import base as lvm_base
 
@@ -52,6 +53,8 @@ CHAP_SECRET = 'right-secret-42'
 LUN_DIR = '/var/tmp/auxo-admin-luns'
 # tids 2 and 3: tid 1 is the LVM suite's target.
 TARGETS = ((2, ADMIN_IQN, (1, 2)), (3, CHAP_IQN, (1,)))
+# Sparse: room for a 1 GiB volume as a qcow2 LV and its metadata.
+LUN_SIZE = 2 * base.GiB
 
 CINDER_CONF = """\
 # cinder.conf of the storage management node (test)
@@ -82,7 +85,7 @@ def export_targets():
         for lun in lun_numbers:
             backing = os.path.join(LUN_DIR, '%d-%d.img' % (tid, lun))
             with open(backing, 'wb') as f:
-                f.truncate(512 * base.MiB)
+                f.truncate(LUN_SIZE)
             tgtadm('--op', 'new', '--mode', 'logicalunit', '--tid', str(tid),
                    '--lun', str(lun), '-b', backing)
         tgtadm('--op', 'bind', '--mode', 'target', '--tid', str(tid),
@@ -105,6 +108,19 @@ def unexport_targets():
     subprocess.run(['tgtadm', '--lld', 'iscsi', '--op', 'delete', '--mode',
                     'account', '--user', CHAP_USER], capture_output=True)
     subprocess.run(['rm', '-rf', LUN_DIR])
+
+
+def blank_luns():
+    """Log out and zero every test LUN: what a failed test left goes."""
+    for _tid, iqn, _luns in TARGETS:
+        for op in (['--logout'], ['-o', 'delete']):
+            subprocess.run(['iscsiadm', '-m', 'node', '-T', iqn] + op,
+                           capture_output=True, timeout=60)
+    for name in os.listdir(LUN_DIR):
+        # tgtd keeps the file open: cut it and grow it back, sparse.
+        with open(os.path.join(LUN_DIR, name), 'r+b') as f:
+            f.truncate(0)
+            f.truncate(LUN_SIZE)
 
 
 def sessions(iqn):
@@ -160,6 +176,23 @@ class StorageAdminTestCase(oslo_base.BaseTestCase):
         self.addCleanup(coordination.COORDINATOR.stop)
         self.ctxt = cinder_context.get_admin_context()
         self.addCleanup(cfg.CONF.clear)
+        self.addCleanup(self.leave_clean)
+
+    def leave_clean(self):
+        # Only after a failure is there anything to do here.
+        state_dir = os.path.join(self.tmp, 'state')
+        for record in state.all_records(state_dir):
+            for path in (record.get('mount_point'), record.get('fs_path')):
+                if path and os.path.ismount(path):
+                    subprocess.run(['umount', path], capture_output=True)
+            if record.get('volume_group'):
+                subprocess.run(
+                    ['env', 'LVM_SYSTEM_DIR=%s/lvm/%s' % (
+                        state_dir, record['volume_group']), 'vgchange',
+                     '-a', 'n', record['volume_group']], capture_output=True)
+        with open(filesys.FSTAB, 'wb') as f:
+            f.write(self.fstab)
+        blank_luns()
 
     # -- helpers -----------------------------------------------------------
 
@@ -245,7 +278,7 @@ class StorageAdminTestCase(oslo_base.BaseTestCase):
         luns = json.loads(self.ok('luns', '--portal', PORTAL, '--iqn',
                                   ADMIN_IQN, '--format', 'json'))
         self.assertEqual([1, 2], [lun['lun'] for lun in luns])
-        self.assertEqual([512 * base.MiB] * 2, [lun['size'] for lun in luns])
+        self.assertEqual([LUN_SIZE] * 2, [lun['size'] for lun in luns])
         self.assertEqual(['', ''], [lun['carries'] for lun in luns])
         # luns logged in only to look: it logged out again.
         self.assertEqual([], sessions(ADMIN_IQN))
@@ -264,7 +297,7 @@ class StorageAdminTestCase(oslo_base.BaseTestCase):
         rows = json.loads(self.ok('list', '--format', 'json'))
         self.assertEqual([('san1', 'up')], [(r['name'], r['state'])
                                             for r in rows])
-        self.assertGreater(rows[0]['total'], 400 * base.MiB)
+        self.assertGreater(rows[0]['total'], base.GiB)
 
         drv = self.san_driver(backend)
         self.assertEqual(section['volume_group'], drv.vg.vg_name)
@@ -291,7 +324,8 @@ class StorageAdminTestCase(oslo_base.BaseTestCase):
         rc, out = self.add_block('san2', 1, '--force')
         self.assertEqual(0, rc, out)
         self.assertIn('--force: destroying an LVM PV of VG', out)
-        self.san_driver(self.backend_of('san2'))
+        rows = json.loads(self.ok('status', 'san2', '--format', 'json'))
+        self.assertEqual('up', rows[0]['state'], rows)
         self.ok('remove', 'san2', '--wipe')
         self.assert_pristine()
 
