@@ -278,7 +278,11 @@ class StorageAdmin(object):
         except exception.AuxoException as e:
             held = ['cannot look at it (%s)' % e.msg]
         reasons.extend(held)
-        volumes = self.cinder.volumes_on(record['backend'])
+        try:
+            volumes = self.cinder.volumes_on(record['backend'])
+        except exception.AuxoException as e:
+            volumes = None
+            reasons.append(e.msg)
         if volumes:
             reasons.append('cinder has %d volume(s) on backend %s: %s' % (
                 len(volumes), record['backend'], ', '.join(volumes[:5])))

@@ -20,6 +20,11 @@ the cinder API is used; without, the commands to run are printed.
 import os
 
 from oslo_concurrency import processutils
+from oslo_log import log as logging
+
+from cinder_auxo import exception
+
+LOG = logging.getLogger(__name__)
 
 API_VERSION = '3.66'
 
@@ -59,14 +64,22 @@ class Cinder(object):
         self.out = out
 
     def create_type(self, name, backend):
+        commands = ('    cinder type-create %s\n'
+                    '    cinder type-key %s set volume_backend_name=%s'
+                    % (name, name, backend))
         if self.client is None:
             self.out('No cinder credentials: create the volume type with\n'
-                     '    cinder type-create %s\n'
-                     '    cinder type-key %s set volume_backend_name=%s'
-                     % (name, name, backend))
+                     + commands)
             return
-        vtype = self.client.volume_types.create(name)
-        vtype.set_keys({'volume_backend_name': backend})
+        try:
+            vtype = self.client.volume_types.create(name)
+            vtype.set_keys({'volume_backend_name': backend})
+        except Exception as e:
+            # The storage is made already; only the type is missing.
+            LOG.warning('Creating volume type %s failed: %s', name, e)
+            self.out('The volume type was not created (%s); create it '
+                     'with\n%s' % (e, commands))
+            return
         self.out('Volume type %s created (volume_backend_name=%s)'
                  % (name, backend))
 
@@ -75,17 +88,29 @@ class Cinder(object):
             self.out('No cinder credentials: delete the volume type with\n'
                      '    cinder type-delete %s' % name)
             return
-        for vtype in self.client.volume_types.list():
-            if vtype.name == name:
-                self.client.volume_types.delete(vtype)
-                self.out('Volume type %s deleted' % name)
+        try:
+            for vtype in self.client.volume_types.list():
+                if vtype.name == name:
+                    self.client.volume_types.delete(vtype)
+                    self.out('Volume type %s deleted' % name)
+        except Exception as e:
+            LOG.warning('Deleting volume type %s failed: %s', name, e)
+            self.out('The volume type was not deleted (%s); delete it with'
+                     '\n    cinder type-delete %s' % (e, name))
 
     def volumes_on(self, backend):
         """IDs of cinder's volumes on ``backend``; None without cinder."""
         if self.client is None:
             return None
         found = []
-        for vol in self.client.volumes.list(search_opts={'all_tenants': 1}):
+        try:
+            volumes = self.client.volumes.list(
+                search_opts={'all_tenants': 1})
+        except Exception as e:
+            # Credentials were given: cinder's answer is required.
+            raise exception.StorageAdminError(
+                reason='cinder could not be asked for volumes: %s' % e)
+        for vol in volumes:
             host = getattr(vol, 'os-vol-host-attr:host', None) or ''
             if host.split('#')[0].endswith('@' + backend):
                 found.append(vol.id)

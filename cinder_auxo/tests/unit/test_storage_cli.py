@@ -371,3 +371,17 @@ class StorageCliTestCase(base.TestCase):
         self.assertEqual(cli.REFUSED, rc)
         self.assertIn('cannot look at it (its LUN %s is not present' %
                       record['device'], out)
+
+    def test_a_failed_volume_type_still_leaves_the_storage(self):
+        self.client.volume_types.create.side_effect = RuntimeError('401')
+        _directory, backend = self.add_local()
+        self.assertIn('The volume type was not created (401); create it '
+                      'with', '\n'.join(self.lines))
+        self.assertIn('[%s]' % backend, self.conf())
+
+    def test_remove_refused_when_cinder_cannot_be_asked(self):
+        self.add_local()
+        self.client.volumes.list.side_effect = RuntimeError('503')
+        rc, out = self.main('remove', 'ssd')
+        self.assertEqual(cli.REFUSED, rc)
+        self.assertIn('cinder could not be asked for volumes: 503', out)
