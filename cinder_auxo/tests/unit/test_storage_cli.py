@@ -23,6 +23,7 @@ import fixtures
 
 from cinder_auxo.cmd import storage as cli
 from cinder_auxo import exception
+from cinder_auxo.storage_admin import conffile
 from cinder_auxo.storage_admin import iscsi
 from cinder_auxo.storage_admin import luns
 from cinder_auxo.storage_admin import manager
@@ -385,3 +386,40 @@ class StorageCliTestCase(base.TestCase):
         rc, out = self.main('remove', 'ssd')
         self.assertEqual(cli.REFUSED, rc)
         self.assertIn('cinder could not be asked for volumes: 503', out)
+
+    def test_add_block_on_an_fc_lun_writes_an_fcsan_section(self):
+        disk = os.path.join(self.tmp, 'sdc')
+        open(disk, 'w').close()
+        link = os.path.join(self.by_path,
+                            'pci-0000:41:00.0-fc-0x500a098198da1c10-lun-3')
+        os.symlink(disk, link)
+        self.execute.on(('blkid',), NOTHING)
+        self.execute.on(('env', 'LC_ALL=C'))
+        admin = self.admin()
+        admin.sysfs = SYSFS
+        # brick runs LVM itself (lvm version, vgs): not on this host.
+        with mock.patch('cinder.brick.local_dev.lvm.LVM',
+                        autospec=True) as brick:
+            record = admin.add(manager.Request(
+                'fc1', 'block', 'fc', lun=3, wwpn='500a098198da1c10'))
+        brick.assert_called_once_with(
+            record['volume_group'], None, executor=mock.ANY,
+            lvm_conf=os.path.join(self.state_dir, 'lvm',
+                                  record['volume_group'], 'lvm.conf'))
+        lvm = [c[3:] for c in self.execute.ran('env', 'LC_ALL=C')]
+        self.assertEqual([('pvcreate', '-q', link),
+                          ('vgcreate', '-q', '-s', '4M',
+                           record['volume_group'], link)], lvm)
+        with open(os.path.join(self.state_dir, 'lvm', record['volume_group'],
+                               'lvm.conf')) as f:
+            self.assertIn('"a|^%s$|", "r|.*|"' % link.replace('.', '\\.'),
+                          f.read())
+        section = conffile.ConfFile(self.conf_path).items(record['backend'])
+        self.assertEqual({'iscsi_helper': 'fcsan',
+                          'fc_target_wwpns': '500a098198da1c10',
+                          'target_lun': '3',
+                          'volume_group': record['volume_group']},
+                         {k: section[k] for k in (
+                             'iscsi_helper', 'fc_target_wwpns', 'target_lun',
+                             'volume_group')})
+        self.assertNotIn('iscsi_ip_address', section)
