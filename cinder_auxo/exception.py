@@ -77,3 +77,39 @@ class QemuImgError(AuxoException):
 
 class ImageUnacceptable(cinder_exception.ImageUnacceptable):
     """Same as cinder's, so its API message says the image was refused."""
+
+
+# cinder-auxo-storage (storage_admin): refusals say what to do instead.
+
+class StorageAdminError(AuxoException):
+    message = _('%(reason)s')
+
+
+class StorageNameInUse(StorageAdminError):
+    message = _('The name %(name)s is already in use (%(where)s)')
+
+
+class StorageNotFound(StorageAdminError):
+    message = _('No storage named %(name)s (%(where)s)')
+
+
+class LunInUse(StorageAdminError):
+    message = _('%(device)s already carries %(what)s; pass --force to '
+                'destroy it')
+
+
+class MountPointNotEmpty(StorageAdminError):
+    message = _('Mount point %(path)s is not empty (%(entries)s)')
+
+
+class PortalUnreachable(StorageAdminError):
+    message = _('iSCSI portal %(portal)s did not answer: %(reason)s')
+
+
+class ISCSIAuthFailed(StorageAdminError):
+    message = _('iSCSI login to %(iqn)s at %(portal)s was refused: '
+                'wrong CHAP user or secret (%(reason)s)')
+
+
+class StorageInUse(StorageAdminError):
+    message = _('Storage %(name)s is still in use: %(reason)s')

@@ -177,6 +177,28 @@ san_opts = [
 ]
 
 
+# cinder-auxo-storage reads these from cinder.conf, the file it edits.
+storage_admin_opts = [
+    cfg.StrOpt('state_dir',
+               default='/var/lib/cinder/auxo-storages',
+               help='Where cinder-auxo-storage records what it made for '
+                    'each storage (one JSON file per storage: the LUN, '
+                    'volume group, mounts, iSCSI session), so that '
+                    '``remove`` undoes exactly that, and the per-VG '
+                    'lvm.conf files it runs LVM with.'),
+    cfg.StrOpt('volume_service',
+               default='cinder-volume',
+               help='systemd unit of the cinder-volume service that '
+                    'cinder-auxo-storage restarts after a change (for '
+                    'example devstack@c-vol). Without systemd it only '
+                    'says what to restart.'),
+    cfg.IntOpt('device_timeout',
+               default=30, min=1,
+               help='Seconds to wait for a LUN\'s device link after an '
+                    'iSCSI login or rescan.'),
+]
+
+
 def list_opts():
     """All options, for ``oslo-config-generator --namespace cinder_auxo``.
 
@@ -188,4 +210,5 @@ def list_opts():
         ('backend_defaults', itertools.chain(image_cache_opts,
                                              template_opts, chain_opts,
                                              local_opts, san_opts)),
+        ('auxo_storage', storage_admin_opts),
     ]

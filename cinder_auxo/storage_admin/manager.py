@@ -1,0 +1,370 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Add and remove storages, all or nothing.
+
+``add`` makes the storage step by step and pushes the undo of each step;
+a refusal or a failure anywhere runs the undo steps in reverse (logout,
+PV/VG, mounts, fstab, cinder.conf), so nothing half-done is left. Only
+what ``--force`` destroyed on the LUN cannot come back: it says so first.
+``remove`` refuses while the storage holds anything (LVs, files, cinder
+volumes), then undoes what ``add`` recorded.
+"""
+
+import os
+import re
+
+from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import uuidutils
+
+from cinder_auxo import exception
+from cinder_auxo.storage_admin import block
+from cinder_auxo.storage_admin import conffile
+from cinder_auxo.storage_admin import filesys
+from cinder_auxo.storage_admin import iscsi
+from cinder_auxo.storage_admin import luns
+from cinder_auxo.storage_admin import sections
+from cinder_auxo.storage_admin import state
+
+LOG = logging.getLogger(__name__)
+
+USAGES = ('block', 'file', 'local')
+TYPES = ('iscsi', 'fc', 'local')
+# Names become a directory and a volume type: nothing a path could escape.
+_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
+
+
+class Request(object):
+    """What the operator asked ``add`` for (the CLI's arguments)."""
+
+    def __init__(self, name, usage, type, portal=None, iqn=None, lun=None,
+                 chap=None, wwpn=None, mount_point=None, fstype='ext4',
+                 force=False, volume_clear_size=128):
+        self.name = name
+        self.usage = usage
+        self.type = type
+        self.portal = iscsi.portal(portal) if portal else None
+        self.iqn = iqn
+        self.lun = lun
+        self.chap = chap or iscsi.Chap(None, None)
+        self.wwpn = wwpn
+        self.mount_point = (os.path.abspath(mount_point) if mount_point
+                            else None)
+        self.fstype = fstype
+        self.force = force
+        self.volume_clear_size = volume_clear_size
+
+
+class Undo(object):
+    """Undo steps, run newest first when the work fails."""
+
+    def __init__(self):
+        self.steps = []
+
+    def push(self, what, func, *args):
+        self.steps.append((what, func, args))
+
+    def run(self):
+        for what, func, args in reversed(self.steps):
+            try:
+                func(*args)
+            except Exception:
+                LOG.exception('Rollback step failed: %s', what)
+        self.steps = []
+
+
+class StorageAdmin(object):
+
+    def __init__(self, execute, cinder_conf, state_dir, cinder, out,
+                 by_path=iscsi.BY_PATH, sysfs='/sys', fstab=filesys.FSTAB,
+                 device_timeout=30):
+        self.execute = execute
+        self.cinder_conf = cinder_conf
+        self.state_dir = state_dir
+        self.cinder = cinder
+        self.out = out
+        self.by_path = by_path
+        self.sysfs = sysfs
+        self.fstab = fstab
+        self.device_timeout = device_timeout
+
+    # -- looking -----------------------------------------------------------
+
+    def iscsi_luns(self, portal, iqn, chap=None):
+        """The target's LUNs; a session opened only to look is closed."""
+        made = iscsi.login(self.execute, portal, iqn, chap)
+        try:
+            if not made:
+                iscsi.rescan(self.execute, portal, iqn)
+            self.execute('udevadm', 'settle', run_as_root=True)
+            return luns.iscsi_luns(self.execute, portal, iqn, self.by_path,
+                                   self.sysfs)
+        finally:
+            if made:
+                iscsi.logout(self.execute, portal, iqn)
+
+    # -- add -----------------------------------------------------------------
+
+    def _check_new(self, req):
+        conf = conffile.ConfFile(self.cinder_conf)
+        if state.exists(self.state_dir, req.name) or \
+                req.name in conf.sections():
+            raise exception.StorageNameInUse(
+                name=req.name, where='%s or %s' % (self.state_dir,
+                                                   self.cinder_conf))
+        if req.usage == 'local':
+            if not os.path.isdir(req.mount_point or ''):
+                raise exception.StorageAdminError(
+                    reason='%s is not a directory' % req.mount_point)
+        elif req.usage == 'file' and filesys.listing(req.mount_point):
+            raise exception.MountPointNotEmpty(
+                path=req.mount_point,
+                entries=', '.join(filesys.listing(req.mount_point)))
+        for record in state.all_records(self.state_dir):
+            if req.mount_point and record.get('mount_point') == \
+                    req.mount_point:
+                raise exception.StorageNameInUse(
+                    name=req.mount_point, where='storage %s' %
+                    record['name'])
+
+    def add(self, req):
+        if req.usage not in USAGES or req.type not in TYPES:
+            raise exception.StorageAdminError(
+                reason='usage must be one of %s and type one of %s' % (
+                    USAGES, TYPES))
+        if not _NAME.match(req.name or ''):
+            raise exception.StorageAdminError(
+                reason='a storage name is letters, digits, ".", "_" and '
+                       '"-": %r' % req.name)
+        if (req.usage == 'local') != (req.type == 'local'):
+            raise exception.StorageAdminError(
+                reason='usage local and type local go together')
+        self._check_new(req)
+        record = {'name': req.name, 'usage': req.usage, 'type': req.type,
+                  'backend': 'storage-%s' % uuidutils.generate_uuid(),
+                  'mount_point': req.mount_point}
+        undo = Undo()
+        try:
+            if req.type != 'local':
+                self._connect(req, record, undo)
+                self._claim_lun(req, record)
+            if req.usage == 'block':
+                self._make_vg(record, undo)
+            elif req.usage == 'file':
+                self._make_fs(req, record, undo)
+            state.save(self.state_dir, record)
+            undo.push('state', state.delete, self.state_dir, req.name)
+            self._write_section(req, record)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.warning('Adding storage %s failed; rolling back',
+                            req.name)
+                undo.run()
+        self.out('Storage %s added as backend %s' % (req.name,
+                                                     record['backend']))
+        return record
+
+    def _connect(self, req, record, undo):
+        if req.type == 'iscsi':
+            record.update(portal=req.portal, iqn=req.iqn, lun=req.lun)
+            made = iscsi.login(self.execute, req.portal, req.iqn, req.chap)
+            # The storage that logged in hands that on to the others on
+            # the same target: the last one removed logs out.
+            record['logged_in'] = made or any(
+                r.get('logged_in') for r in state.all_records(self.state_dir)
+                if (r.get('portal'), r.get('iqn')) == (req.portal, req.iqn))
+            if made:
+                undo.push('logout', iscsi.logout, self.execute, req.portal,
+                          req.iqn)
+            else:
+                iscsi.rescan(self.execute, req.portal, req.iqn)
+            link = iscsi.lun_link(req.portal, req.iqn, req.lun, self.by_path)
+        else:
+            link = self._fc_link(req)
+            record.update(wwpn=req.wwpn, lun=req.lun)
+        iscsi.wait_for_link(link, self.device_timeout)
+        record['device'] = link
+
+    def _fc_link(self, req):
+        for lun in luns.fc_luns(self.execute, self.sysfs, self.by_path):
+            if lun['lun'] == req.lun and req.wwpn in (None, lun['wwpn']):
+                req.wwpn = lun['wwpn']
+                return lun['path']
+        raise exception.StorageAdminError(
+            reason='no FC LUN %s is visible%s' % (
+                req.lun, ' through %s' % req.wwpn if req.wwpn else ''))
+
+    def _claim_lun(self, req, record):
+        device = record['device']
+        for other in state.all_records(self.state_dir):
+            if other.get('device') == device:
+                raise exception.LunInUse(
+                    device=device, what='storage %s' % other['name'])
+        sig = luns.signature(self.execute, device)
+        found = luns.describe(sig)
+        if not found:
+            return
+        if not req.force:
+            raise exception.LunInUse(device=device, what=found)
+        self.out('--force: destroying %s on %s' % (found, device))
+        if 'VG' in sig:
+            # An active LV would keep the old group's dm devices open.
+            vg = block.VolumeGroup(self.execute, sig['VG'], device,
+                                   self._lvm_dir(sig['VG']))
+            vg.deactivate()
+            vg.forget()
+        block.wipe(self.execute, device)
+
+    def _lvm_dir(self, vg):
+        return block.conf_dir(self.state_dir, vg)
+
+    def _make_vg(self, record, undo):
+        record['volume_group'] = uuidutils.generate_uuid()
+        vg = block.VolumeGroup(self.execute, record['volume_group'],
+                               record['device'],
+                               self._lvm_dir(record['volume_group']))
+        undo.push('lvm conf', vg.forget)
+        undo.push('wipe', block.wipe, self.execute, record['device'])
+        vg.create()
+        undo.push('vg', vg.destroy)
+
+    def _make_fs(self, req, record, undo):
+        fs_uuid = uuidutils.generate_uuid()
+        fs_path = filesys.fs_mount_path(fs_uuid)
+        record.update(fs_uuid=fs_uuid, fstype=req.fstype, fs_path=fs_path,
+                      subdir=req.name)
+        undo.push('wipe', block.wipe, self.execute, record['device'])
+        filesys.mkfs(self.execute, record['device'], req.fstype, fs_uuid)
+        os.makedirs(fs_path)
+        undo.push('rmdir', os.rmdir, fs_path)
+        filesys.mount(self.execute, record['device'], fs_path)
+        undo.push('umount', filesys.umount, self.execute, fs_path)
+        os.makedirs(os.path.join(fs_path, req.name))
+        if not os.path.isdir(req.mount_point):
+            os.makedirs(req.mount_point)
+            record['made_mount_point'] = True
+            undo.push('rmdir', os.rmdir, req.mount_point)
+        filesys.mount(self.execute, os.path.join(fs_path, req.name),
+                      req.mount_point, bind=True)
+        undo.push('umount', filesys.umount, self.execute, req.mount_point)
+        filesys.persist(filesys.entries(
+            record['backend'], fs_uuid, req.fstype, fs_path, req.name,
+            req.mount_point, netdev=req.type == 'iscsi'), self.fstab)
+        undo.push('fstab', filesys.forget, record['backend'], self.fstab)
+
+    def _write_section(self, req, record):
+        conf = conffile.ConfFile(self.cinder_conf)
+        conf.add_section(record['backend'], sections.section(req, record))
+        conf.add_backend(record['backend'])
+        conf.save()
+
+    # -- remove --------------------------------------------------------------
+
+    def in_use(self, record):
+        """Why the storage cannot go yet, or None."""
+        reasons = []
+        try:
+            held = self._held(record)
+        except exception.AuxoException as e:
+            held = ['cannot look at it (%s)' % e.msg]
+        reasons.extend(held)
+        try:
+            volumes = self.cinder.volumes_on(record['backend'])
+        except exception.AuxoException as e:
+            volumes = None
+            reasons.append(e.msg)
+        if volumes:
+            reasons.append('cinder has %d volume(s) on backend %s: %s' % (
+                len(volumes), record['backend'], ', '.join(volumes[:5])))
+        return '; '.join(reasons) or None
+
+    def _held(self, record):
+        # A storage that cannot be seen may hold anything: no guessing.
+        device = record.get('device')
+        if device and not os.path.exists(device):
+            raise exception.StorageAdminError(
+                reason='its LUN %s is not present; log in to it first' %
+                device)
+        if record['usage'] == 'file' and not os.path.ismount(
+                record['mount_point']):
+            raise exception.StorageAdminError(
+                reason='%s is not mounted; mount it first (mount -a)' %
+                record['mount_point'])
+        if record['usage'] == 'block':
+            vg = self._vg(record)
+            if not vg.exists():
+                return []
+            lvs = vg.logical_volumes()
+            return (['volume group %s holds %d LV(s) (volumes, snapshots or '
+                     'cached bases): %s' % (vg.name, len(lvs),
+                                            ', '.join(lvs[:5]))]
+                    if lvs else [])
+        files = filesys.files_under(record['mount_point'])
+        return (['%s holds %d file(s) (volumes, snapshots or cached '
+                 'bases): %s' % (record['mount_point'], len(files),
+                                 ', '.join(files[:5]))] if files else [])
+
+    def _vg(self, record):
+        return block.VolumeGroup(self.execute, record['volume_group'],
+                                 record['device'],
+                                 self._lvm_dir(record['volume_group']))
+
+    def remove(self, name, wipe=False):
+        record = state.load(self.state_dir, name)
+        why = self.in_use(record)
+        if why:
+            raise exception.StorageInUse(name=name, reason=why)
+        if record['usage'] == 'block':
+            vg = self._vg(record)
+            if vg.exists():
+                vg.deactivate()
+                if wipe:
+                    vg.destroy()
+            vg.forget()
+        elif record['usage'] == 'file':
+            self._unmount(record)
+        if wipe and record.get('device'):
+            block.wipe(self.execute, record['device'])
+        conf = conffile.ConfFile(self.cinder_conf)
+        conf.remove_section(record['backend'])
+        conf.remove_backend(record['backend'])
+        conf.save()
+        if record['type'] == 'iscsi':
+            self._release_session(record)
+        state.delete(self.state_dir, name)
+        self.out('Storage %s (backend %s) removed' % (name,
+                                                      record['backend']))
+        return record
+
+    def _unmount(self, record):
+        filesys.umount(self.execute, record['mount_point'])
+        filesys.umount(self.execute, record['fs_path'])
+        filesys.forget(record['backend'], self.fstab)
+        if os.path.isdir(record['fs_path']):
+            os.rmdir(record['fs_path'])
+        if record.get('made_mount_point') and \
+                os.path.isdir(record['mount_point']):
+            os.rmdir(record['mount_point'])
+
+    def _release_session(self, record):
+        """Log out unless another storage (or someone else) uses it."""
+        key = (record['portal'], record['iqn'])
+        others = [r['name'] for r in state.all_records(self.state_dir)
+                  if r['name'] != record['name'] and
+                  (r.get('portal'), r.get('iqn')) == key]
+        if others or not record.get('logged_in'):
+            self.out('iSCSI session to %s kept (used by %s)' % (
+                record['iqn'], ', '.join(others) or 'a login made before '
+                'this storage was added'))
+            return
+        iscsi.logout(self.execute, record['portal'], record['iqn'])
