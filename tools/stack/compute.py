@@ -349,6 +349,30 @@ def start_libvirt(stack, paths):
         paths.libvirt_sock) or stack._fail_if_dead('libvirtd'), 30, 0.2)
 
 
+def forget_strange_guests(stack, paths):
+    """Undefine libvirt guests that this stack's nova does not know.
+
+    libvirt keeps domain definitions in the system's directories, which
+    outlive a stack directory: nova-compute refuses to start next to
+    guests of a database it has never seen.
+    """
+    if stack.running('nova-compute'):
+        return
+    virsh = ['virsh', '-c', paths.libvirt_uri]
+    listed = stack.run(virsh + ['list', '--all', '--uuid'],
+                       quiet=True).stdout.split()
+    if not listed:
+        return
+    known = set(stack.mariadb_sql(
+        'SELECT uuid FROM nova.instances WHERE deleted = 0').stdout.split())
+    for uuid in listed:
+        if uuid in known:
+            continue
+        stack.say('undefining guest %s: unknown to this stack\'s nova', uuid)
+        stack.run(virsh + ['destroy', uuid], quiet=True, check=False)
+        stack.run(virsh + ['undefine', uuid], quiet=True, check=False)
+
+
 GUNICORN_CONF = '''wsgi_app = %r
 bind = '%s:%d'
 workers = 1
@@ -487,6 +511,7 @@ def up(stack):
     if not any(stack.running(n) for n in SERVICES[3:]):
         sync_databases(stack, paths)
     start_libvirt(stack, paths)
+    forget_strange_guests(stack, paths)
     start_services(stack, paths)
     stack.wait_for('nova API', lambda: nova_ready(stack), 120)
     stack.wait_for('nova-compute up', lambda: compute_up(stack), 180, 2)
