@@ -27,6 +27,7 @@ from oslo_concurrency import processutils
 from oslo_log import log as logging
 
 from cinder_auxo import exception
+from cinder_auxo.targets import iscsisan
 
 LOG = logging.getLogger(__name__)
 
@@ -116,13 +117,7 @@ def sessions(execute):
     """(portal, iqn) of this host's iSCSI sessions."""
     out, _err = _iscsiadm(execute, '-m', 'session',
                           check_exit_code=[0, _NO_SESSIONS])
-    found = []
-    for line in (out or '').splitlines():
-        # tcp: [1] 10.0.20.1:3260,1 iqn.2012-07.com.example:tgt0 (non-flash)
-        fields = line.split()
-        if len(fields) >= 4:
-            found.append((fields[2].rsplit(',', 1)[0], fields[3]))
-    return found
+    return iscsisan.parse_sessions(out)
 
 
 def logged_in(execute, address, iqn):

@@ -32,6 +32,17 @@ from cinder_auxo.targets import base
 _NO_SESSIONS = 21
 
 
+def parse_sessions(out):
+    """(portal, iqn) pairs from the output of ``iscsiadm -m session``."""
+    found = []
+    for line in (out or '').splitlines():
+        # tcp: [1] 10.0.20.1:3260,1 iqn.2012-07.com.example:tgt0 (non-flash)
+        fields = line.split()
+        if len(fields) >= 4:
+            found.append((fields[2].rsplit(',', 1)[0], fields[3]))
+    return found
+
+
 class ISCSISanTarget(base.SanTarget):
 
     @property
@@ -93,13 +104,7 @@ class ISCSISanTarget(base.SanTarget):
         except processutils.ProcessExecutionError as e:
             raise exception.AuxoException(
                 reason='iscsiadm -m session failed: %s' % (e.stderr or e))
-        found = []
-        for line in (out or '').splitlines():
-            # tcp: [1] 10.0.20.1:3260,1 iqn.2012-07.com... (non-flash)
-            fields = line.split()
-            if len(fields) >= 4:
-                found.append((fields[2].rsplit(',', 1)[0], fields[3]))
-        return found
+        return parse_sessions(out)
 
     def problem(self):
         try:
