@@ -209,18 +209,10 @@ def write_workspace(stack, where, text):
         f.write(text)
     # tempest run reads .stestr.conf from the working directory: the one
     # ``tempest init`` writes.
-    top = os.path.join(_site_packages(where['venv']), 'tempest')
+    top = os.path.join(stack._purelib(where['venv']), 'tempest')
     with open(os.path.join(where['root'], '.stestr.conf'), 'w') as f:
         f.write('[DEFAULT]\ntest_path=%s\ntop_dir=%s\n' % (
             os.path.join(top, 'test_discover'), top))
-
-
-def _site_packages(venv):
-    out = subprocess.run(
-        [os.path.join(venv, 'bin', 'python'), '-c',
-         'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
-        check=True, capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 def summary(output):
