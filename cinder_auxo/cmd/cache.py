@@ -13,7 +13,7 @@
 """cinder-auxo-cache: see and trim a storage's image cache.
 
     cinder-auxo-cache [--config-file /etc/cinder/cinder.conf] \\
-        --backend SECTION list|prune|evict IMAGE_ID|flatten
+        --backend SECTION list|prune|evict IMAGE_ID|flatten [--image ID]
 
 It loads the backend section exactly as cinder-volume does and takes the
 same locks, so it is safe to run while cinder-volume is up.
@@ -61,6 +61,8 @@ def _parser():
     flatten = sub.add_parser('flatten', help='flatten long base chains')
     flatten.add_argument('--max-chain', type=int,
                          help='default: image_cache_max_base_chain')
+    flatten.add_argument('--image', metavar='IMAGE_ID',
+                         help='only this image (default: every image)')
     return parser
 
 
@@ -136,7 +138,8 @@ def _run(args, driver):
         removed = admin.evict(args.image_id)
     else:
         removed = admin.flatten_deep(args.max_chain or
-                                     conf.image_cache_max_base_chain)
+                                     conf.image_cache_max_base_chain,
+                                     image_id=args.image)
     print(json.dumps(removed) if args.json else '\n'.join(removed) or
           'nothing to do')
     return 0

@@ -164,7 +164,36 @@ class ImageFlowsMixin(object):
         the image is converted in full into a work layer. Either way the
         new layer replaces the volume's chain in one rename, so a crash
         leaves the old content or the new (on file storages).
+
+        The bases the volume stood on are collected if it was their last
+        child and they are superseded, or their image was deleted from
+        Glance (a retired template version).
         """
+        left = [i for i in self.image_cache.images_under(volume.name_id)
+                if i != image_id]
+        self._write_image(context, volume, image_service, image_id,
+                          disable_sparse)
+        if left:
+            self.image_cache.release(
+                left, retired=self._deleted_from_glance(context,
+                                                        image_service))
+
+    @staticmethod
+    def _deleted_from_glance(context, image_service):
+        def retired(image_id):
+            try:
+                image_service.show(context, image_id)
+            except cinder_exception.ImageNotFound:
+                return True
+            except Exception as e:
+                LOG.warning('Cannot tell whether image %(image)s still '
+                            'exists; its cached bases stay: %(error)s',
+                            {'image': image_id, 'error': e})
+            return False
+        return retired
+
+    def _write_image(self, context, volume, image_service, image_id,
+                     disable_sparse):
         if self._reimage_from_cache(context, volume, image_service,
                                     image_id):
             return

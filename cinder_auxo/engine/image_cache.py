@@ -360,21 +360,43 @@ class ImageCache(object):
                     if self.delete_if_unused(
                         b, 'superseded by a newer generation')]
 
+    def images_under(self, volume_id):
+        """Ids of the images whose bases the volume's chain stands on."""
+        top = self.engine.find(naming.VOLUME, volume_id)
+        if top is None:
+            return []
+        try:
+            return [naming.parse(layer.name).ident
+                    for layer in self.engine.chain(top)
+                    if layer.kind == naming.BASE]
+        except exception.AuxoException as e:
+            LOG.warning('Volume %s has an unusable chain: %s', volume_id, e)
+            return []
+
+    def release(self, image_ids, retired=None):
+        """Collect the bases that volumes just left; the names removed.
+
+        A superseded generation goes with its last child. Every unused
+        base of an image that ``retired(image_id)`` says is gone for good
+        (deleted from Glance) goes too: nobody can make a volume from it
+        any more, so it is no longer a cache of anything.
+        """
+        removed = []
+        for image_id in dict.fromkeys(image_ids):
+            removed += self.collect_superseded(image_id)
+            if retired is not None and retired(image_id):
+                with self.image_lock(image_id):
+                    removed += [b.name for b in self.bases(image_id)
+                                if self.delete_if_unused(
+                                    b, 'image %s no longer exists' %
+                                    image_id)]
+        return removed
+
     def delete_volume(self, volume_id):
         """Delete a volume; a superseded base goes with its last child."""
-        top = self.engine.find(naming.VOLUME, volume_id)
-        images = []
-        if top is not None:
-            try:
-                images = [naming.parse(layer.name).ident
-                          for layer in self.engine.chain(top)
-                          if layer.kind == naming.BASE]
-            except exception.AuxoException as e:
-                LOG.warning('Volume %s has an unusable chain: %s',
-                            volume_id, e)
+        images = self.images_under(volume_id)
         self.engine.delete_volume(volume_id)
-        for image_id in images:
-            self.collect_superseded(image_id)
+        self.release(images)
 
     def cleanup(self):
         """Start-up: what a crash left in the cache; the names removed.

@@ -353,6 +353,17 @@ class E2ETestCase(unittest.TestCase):
     def base_dir(self):
         return os.path.join(self.mount_point, '_base')
 
+    def cache_cli(self, *args):
+        """cinder-auxo-cache on the test's backend; its JSON output."""
+        out = subprocess.run(
+            [os.path.join(self.stack['cinder_venv'], 'bin',
+                          'cinder-auxo-cache'),
+             '--config-file', self.stack['cinder_conf'], '--backend',
+             self.backend, '--json'] + list(args),
+            capture_output=True, text=True, timeout=120)
+        self.assertEqual(0, out.returncode, out.stderr[-3000:])
+        return json.loads(out.stdout)
+
     def bases_of(self, image_id):
         if not os.path.isdir(self.base_dir()):
             return []

@@ -17,7 +17,8 @@ published as a delta upload of a template desktop; cinder's os-reimage
 (volume API 3.68) moves every desktop onto it. Each then reads version
 2's content, holds nothing of its own (no image bytes were written for
 it), and stands on version 2's cached base; a data volume that was never
-reimaged is byte-identical.
+reimaged is byte-identical. Version 1 is then deleted from Glance: its
+cached base goes with the last desktop that moves off it.
 """
 
 import json
@@ -64,15 +65,25 @@ class ReimageTest(base.E2ETestCase):
         template = self.create_volume(imageRef=v1)
         self.write(template.id, V2, 4 * MiB, MiB)
         v2 = self.delta_upload(template, 'auxo-e2e-template-v2')
+        # The upload left version 2's base on this storage, standing on
+        # version 1's. Flattened here (as the periodic task does a long
+        # chain), version 2 stands alone, so version 1's base can go
+        # once nothing else stands on it.
+        self.cache_cli('flatten', '--max-chain', '1', '--image', v2)
+        v2_bases = self.bases_of(v2)
+        self.assertEqual(1, len(v2_bases), v2_bases)
+        self.assertIsNone(self.backing_of(v2_bases[0]))
+        v1_bases = self.bases_of(v1)
+        self.assertEqual(1, len(v1_bases), v1_bases)
 
         # An attached desktop is left for nova to rebuild.
         attached = self.create_volume(imageRef=v1)
         attachment = self.cinder.attachments.create(
             attached.id, {'host': 'compute-1', 'platform': 'x86_64',
                           'os_type': 'linux', 'multipath': False},
-            None, 'rw')
-        self.addCleanup(self.cinder.attachments.delete, attachment['id'])
-        self.cinder.attachments.complete(attachment['id'])
+            None, 'rw')['id']
+        self.addCleanup(self.detach, attachment)
+        self.cinder.attachments.complete(attachment)
         self.wait_volume(attached.id, 'in-use')
         summary = self.recompose('--from-image', v1, '--to-image', v2,
                                  '--concurrency', '4')
@@ -80,7 +91,6 @@ class ReimageTest(base.E2ETestCase):
                          sorted(summary['reimaged']))
         self.assertEqual([], summary['failed'])
         self.assertEqual([attached.id], [s['id'] for s in summary['skipped']])
-        v2_bases = None
         for i, desktop in enumerate(desktops):
             self.wait_volume(desktop.id, 'available')
             path = self.volume_path(desktop.id)
@@ -89,8 +99,26 @@ class ReimageTest(base.E2ETestCase):
             self.assert_reads(path, V1, 5 * MiB, 3 * MiB)
             self.assert_reads(path, 0, (16 + i) * MiB, MiB)
             # A fresh overlay on version 2's cached base.
-            v2_bases = v2_bases or self.bases_of(v2)
-            self.assertIn(self.backing_of(path), v2_bases)
+            self.assertEqual(v2_bases[0], self.backing_of(path))
             self.assertLess(os.stat(path).st_blocks * 512, MiB)
         base.execute('qemu-img', 'compare', '-U', '-f', 'raw', '-F',
                      'qcow2', data_ref, self.volume_path(data.id))
+
+        # Version 1 is retired (deleted from Glance). Its base stays while
+        # the attached desktop stands on it, and goes with it.
+        self.glance.images.delete(v1)
+        self.assertEqual(v1_bases, self.bases_of(v1))
+        self.detach(attachment)
+        self.wait_volume(attached.id, 'available')
+        self.assertEqual([attached.id], self.recompose(
+            '--volume', attached.id, '--to-image', v2)['reimaged'])
+        self.wait_volume(attached.id, 'available')
+        self.assert_reads(self.volume_path(attached.id), V2, 4 * MiB, MiB)
+        self.assertEqual([], self.bases_of(v1))
+        self.assertEqual(v2_bases, self.bases_of(v2))
+
+    def detach(self, attachment_id):
+        try:
+            self.cinder.attachments.delete(attachment_id)
+        except base.cinder_exc.NotFound:
+            pass

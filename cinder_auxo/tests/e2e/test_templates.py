@@ -19,9 +19,7 @@ rebuilt from a download of the diff only. Desktops made from X keep X's
 content; desktops made from Y see the update.
 """
 
-import json
 import os
-import subprocess
 
 from cinder_auxo.tests.e2e import base
 
@@ -29,16 +27,6 @@ MiB = base.MiB
 
 
 class TemplateUpdateTestCase(base.E2ETestCase):
-
-    def _cache_cli(self, *args):
-        out = subprocess.run(
-            [os.path.join(self.stack['cinder_venv'], 'bin',
-                          'cinder-auxo-cache'),
-             '--config-file', self.stack['cinder_conf'], '--backend',
-             self.backend, '--json'] + list(args),
-            capture_output=True, text=True, timeout=120)
-        self.assertEqual(0, out.returncode, out.stderr[-3000:])
-        return json.loads(out.stdout)
 
     def test_long_chain_is_flattened_and_old_generation_collected(self):
         # The stack's default backend flattens base chains longer than 2
@@ -52,7 +40,7 @@ class TemplateUpdateTestCase(base.E2ETestCase):
         # which the periodic task may flatten at any moment. Evict it, so
         # that the desktop below is made together with the generation that
         # will be flattened, and stands on it.
-        self._cache_cli('evict', image)
+        self.cache_cli('evict', image)
         self.assertEqual([], self.bases_of(image))
         old_desktop = self.create_volume(imageRef=image)
         old_gen = self.backing_of(self.volume_path(old_desktop.id))
@@ -65,7 +53,7 @@ class TemplateUpdateTestCase(base.E2ETestCase):
         self.assertIsNone(self.backing_of(new_gen))
         # As cinder-auxo-cache lists them: (children, chain length).
         rows = {r['name']: (r['children'], r['chain_length'])
-                for r in self._cache_cli('list') if r['image_id'] == image}
+                for r in self.cache_cli('list') if r['image_id'] == image}
         self.assertEqual({os.path.basename(old_gen): (1, 3),
                           os.path.basename(new_gen): (0, 1)}, rows)
 
@@ -120,7 +108,7 @@ class TemplateUpdateTestCase(base.E2ETestCase):
 
         # Evicted, Y's base comes back from a download of the diff only.
         self.assertEqual([os.path.basename(y_bases[0])],
-                         self._cache_cli('evict', y))
+                         self.cache_cli('evict', y))
         new_desktop = self.create_volume(imageRef=y)
         self.assertEqual(1, self.download_count(y))
         y_base = self.bases_of(y)[0]
@@ -135,7 +123,7 @@ class TemplateUpdateTestCase(base.E2ETestCase):
         self.assert_reads(old_path, 0x10, 0, 16 * MiB)
         self.assert_reads(old_path, 0x20, 16 * MiB, 16 * MiB)
 
-        rows = {r['image_id']: r for r in self._cache_cli('list')}
+        rows = {r['image_id']: r for r in self.cache_cli('list')}
         self.assertEqual(1, rows[y]['children'])
         self.assertEqual(os.path.basename(self.bases_of(x)[-1]),
                          rows[y]['backed_by'])

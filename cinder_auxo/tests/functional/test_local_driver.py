@@ -73,7 +73,13 @@ class FileImageService(object):
         return self.meta[image_id]
 
     def show(self, context, image_id):
+        if image_id not in self.meta:
+            raise cinder_exception.ImageNotFound(image_id=image_id)
         return dict(self.meta[image_id])
+
+    def delete(self, context, image_id):
+        del self.meta[image_id]
+        os.unlink(os.path.join(self.dir, image_id))
 
     def download(self, context, image_id, data=None):
         self.downloads += 1

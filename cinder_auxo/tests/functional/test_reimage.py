@@ -87,6 +87,33 @@ class ReimageTestCase(test_local_driver.LocalDriverBase):
         # Nothing was left of the old chain but the cache's own base.
         self.assertEqual(['_base', top.name], base.listing(self.mount))
 
+    def test_base_of_a_deleted_image_goes_with_its_last_desktop(self):
+        desktops = [self._desktop() for _i in range(3)]
+        self._from_image(self.v2)
+        cache = self.driver.image_cache
+        v1_bases = [b.name for b in cache.bases(self.v1['id'])]
+        self.assertEqual(['base-%s-g1' % self.v1['id']], v1_bases)
+
+        # While the image exists its base is a cache: it stays.
+        self._reimage(self.driver, desktops[0], self.v2)
+        self.assertEqual(v1_bases,
+                         [b.name for b in cache.bases(self.v1['id'])])
+        # Deleted from Glance (a retired template version), it goes with
+        # the last desktop that stands on it, not before.
+        self.images.delete(self.ctxt, self.v1['id'])
+        self._reimage(self.driver, desktops[1], self.v2)
+        self.assertEqual(v1_bases,
+                         [b.name for b in cache.bases(self.v1['id'])])
+        top = self._reimage(self.driver, desktops[2], self.v2)
+        self.assertEqual([], cache.bases(self.v1['id']))
+        self.assertEqual(['base-%s-g1' % self.v2['id']],
+                         [b.name for b in cache.bases()])
+        base.read_pattern(top.path, V2, 0, 2 * MiB)
+        for vol in desktops:
+            path, _fmt = self.driver.engine.active(vol.name_id)
+            base.read_pattern(path, V2, 0, 2 * MiB)
+            base.read_pattern(path, 0, 2 * MiB, 2 * MiB)
+
     def test_failed_reimage_keeps_the_desktop(self):
         vol = self._desktop()
         before = self._reference(vol)
