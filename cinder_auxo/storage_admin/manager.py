@@ -167,8 +167,10 @@ class StorageAdmin(object):
             raise exception.StorageAdminError(
                 reason='usage must be one of %s and type one of %s' % (
                     USAGES, TYPES))
-        for what, name in (('storage', req.name),
-                           ('backend', req.backend or 'storage-x')):
+        names = [('storage', req.name)]
+        if req.backend is not None:
+            names.append(('backend', req.backend))
+        for what, name in names:
             if not _NAME.match(name or '') or name.upper() == 'DEFAULT':
                 raise exception.StorageAdminError(
                     reason='a %s name is letters, digits, ".", "_" and '

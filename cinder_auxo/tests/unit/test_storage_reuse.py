@@ -301,6 +301,18 @@ class NamedStorageTestCase(base.TestCase):
         self.assertEqual(1, len(self.execute.ran(
             'iscsiadm', '-m', 'node', '-T', IQN, '-p', PORTAL, '--logout')))
 
+    def test_a_record_from_before_merging_removes_its_whole_section(self):
+        directory = os.path.join(self.tmp, 'ssd')
+        os.mkdir(directory)
+        self.write_conf('[DEFAULT]\nenabled_backends = lvm-1,storage-1\n'
+                        '\n[storage-1]\nmount_point = %s\n' % directory)
+        state.save(self.state_dir, {'name': 'ssd', 'usage': 'local',
+                                    'type': 'local', 'backend': 'storage-1',
+                                    'mount_point': directory})
+        self.admin().remove('ssd')
+        self.assertNotIn('storage-1', self.conf())
+        self.assertIn('enabled_backends = lvm-1\n', self.conf())
+
     # -- remove --discard-volumes --------------------------------------------
 
     def test_volumes_are_discarded_only_when_asked(self):
