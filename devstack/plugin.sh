@@ -171,7 +171,8 @@ function cleanup_auxo {
 # _auxo_clean_storage_records: cinder-auxo-storage's directory (root's),
 # once it records no storage
 function _auxo_clean_storage_records {
-    local dir=$AUXO_DATA_DIR/storages
+    local dir
+    dir=$(_auxo_storage_dir)
     if [[ -d $dir ]] && \
             ! sudo find "$dir" -maxdepth 1 -name '*.json' | grep -q .; then
         sudo rm -rf "$dir"

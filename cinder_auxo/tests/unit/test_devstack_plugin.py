@@ -287,13 +287,21 @@ class TestCreatedLun(DevstackPluginTestCase):
     def fake_tool(self, fails=''):
         """The storage tool: logs argv and OS_AUTH_URL; fails one command.
 
-        ``fails`` names the subcommand that exits 1.
+        ``add`` leaves a record as the real one does (``<name>.json`` in
+        its state directory), ``remove`` deletes it; ``fails`` names the
+        subcommand that exits 1 instead.
         """
+        records = os.path.join(self.data_dir, 'cinder-auxo', 'storages')
+        values = {'log': self.log, 'r': records,
+                  'fails': fails or 'no-such-command'}
         with open(self.tool, 'w') as f:
             f.write('#!/bin/sh\n'
-                    'echo "$0 $* auth=${OS_AUTH_URL:-}" >> %s\n'
-                    'case " $* " in *" %s "*) exit 1 ;; esac\n' % (
-                        self.log, fails or 'no-such-command'))
+                    'echo "$0 $* auth=${OS_AUTH_URL:-}" >> %(log)s\n'
+                    'case " $* " in *" %(fails)s "*) exit 1 ;; esac\n'
+                    'case " $* " in\n'
+                    '    *" add "*) mkdir -p %(r)s; touch %(r)s/san1.json ;;\n'
+                    '    *" remove "*) rm %(r)s/san1.json ;;\n'
+                    'esac\n' % values)
         os.chmod(self.tool, 0o755)
 
     def run_lun(self, script, check=True, **variables):
@@ -344,7 +352,10 @@ class TestCreatedLun(DevstackPluginTestCase):
                      'cleanup_cinder_backend_auxo_lvmsan san1')
         calls = self.commands()
         self.assertEqual([
-            'cinder-auxo-storage status san1 auth=',
+            'cinder-auxo-storage add san1 --usage block --type iscsi '
+            '--portal 127.0.0.1:3260 --iqn '
+            'iqn.2010-10.org.openstack:auxo-san1 --lun 1 --backend-name '
+            'san1 --volume-group auxo-san1 --volume-clear-size 128 auth=',
             'cinder-auxo-storage remove san1 --wipe --discard-volumes auth=',
             'tgtadm --lld iscsi --mode target --op show',
             'tgt-admin --force --delete iqn.2010-10.org.openstack:auxo-san1'],
@@ -361,12 +372,17 @@ class TestCreatedLun(DevstackPluginTestCase):
                           if c.startswith('tgt-admin --force')])
 
     def test_cleanup_without_a_record_of_the_tool_only_unexports(self):
-        self.run_lun('init_cinder_backend_auxo_lvmsan san1')
-        self.fake_tool(fails='status')
+        self.fake_tool(fails='add')
+        self.run_lun('init_cinder_backend_auxo_lvmsan san1', check=False)
         self.run_lun('cleanup_cinder_backend_auxo_lvmsan san1')
         self.assertFalse([c for c in self.commands() if ' remove ' in c])
         self.assertTrue([c for c in self.commands()
                          if c.startswith('tgt-admin --force --delete')])
+
+    def test_an_ipv6_portal_is_bracketed(self):
+        self.run_lun('init_cinder_backend_auxo_lvmsan san1',
+                     AUXO_LVMSAN_PORTAL_IP='fd00::1')
+        self.assertIn(' --portal [fd00::1]:3260 ', self.commands()[-1])
 
     def test_the_shell_runs_no_initiator_command(self):
         self.run_lun('init_cinder_backend_auxo_lvmsan san1; '
