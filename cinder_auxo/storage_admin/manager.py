@@ -137,8 +137,8 @@ class StorageAdmin(object):
             raise exception.StorageNameInUse(
                 name=req.name, where='%s or %s' % (self.state_dir,
                                                    self.cinder_conf))
-        if req.backend:
-            sections.check_mergeable(conf, req.backend)
+        if req.backend in conf.sections():
+            self._check_section(conf, req)
         for record in state.all_records(self.state_dir):
             for key, value in (('backend', req.backend),
                                ('volume_group', req.volume_group)):
@@ -160,6 +160,21 @@ class StorageAdmin(object):
                 raise exception.StorageNameInUse(
                     name=req.mount_point, where='storage %s' %
                     record['name'])
+
+    @staticmethod
+    def _check_section(conf, req):
+        """Refuse, before any work, a section ``add`` could not merge into.
+
+        What is not known yet (a generated volume group, the WWPN of an
+        FC LUN found later) is compared when the section is written.
+        """
+        sections.check_mergeable(conf, req.backend)
+        known = sections.section(req, {'backend': req.backend,
+                                       'volume_group': req.volume_group})
+        unknown = {'volume_group': req.volume_group is None,
+                   'fc_target_wwpns': not req.wwpn}
+        sections.check_agrees(conf, req.backend, [
+            (k, v) for k, v in known if not unknown.get(k)])
 
     @staticmethod
     def _validate(req):

@@ -95,18 +95,30 @@ def check_mergeable(conf, backend):
             conf.path)
 
 
+def check_agrees(conf, backend, items):
+    """Refuse an existing ``[backend]`` that describes another storage.
+
+    Only the keys in ``items`` that the section has are compared; those
+    ``add`` only gives a default for (``DEFAULTED``) are not.
+    """
+    have = conf.items(backend)
+    for key, value in items:
+        if key in have and key not in DEFAULTED and \
+                have[key].strip() != _text(value):
+            raise exception.SectionConflict(
+                section=backend, path=conf.path, key=key, value=have[key],
+                wanted=_text(value))
+
+
 def _merge(conf, backend, items):
     check_mergeable(conf, backend)
+    check_agrees(conf, backend, items)
     have = conf.items(backend)
     added = []
     for key, value in items:
         if key not in have:
             conf.add_key(backend, key, _text(value))
             added.append(key)
-        elif key not in DEFAULTED and have[key].strip() != _text(value):
-            raise exception.SectionConflict(
-                section=backend, path=conf.path, key=key, value=have[key],
-                wanted=_text(value))
     return added
 
 

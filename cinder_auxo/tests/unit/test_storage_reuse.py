@@ -228,6 +228,18 @@ class NamedStorageTestCase(base.TestCase):
                               self.request())
         self.assertIn('[san1] of %s already has %s' % (
             self.conf_path, new.split(' = ')[0]), e.msg)
+        # Refused before any login.
+        self.assertEqual([], self.execute.calls)
+        self.assertEqual(self.original, self.conf())
+        self.assertEqual([], state.all_records(self.state_dir))
+
+    def test_a_conflict_found_when_written_is_rolled_back(self):
+        # The generated volume group is known only once it is made.
+        self.write_conf(DEVSTACK)
+        self.lun()
+        e = self.assertRaises(exception.SectionConflict, self.admin().add,
+                              self.request(volume_group=None))
+        self.assertIn('already has volume_group = auxo-san1', e.msg)
         # Rolled back: the new group, the login, the record.
         self.assertEqual(self.original, self.conf())
         self.assertEqual([], state.all_records(self.state_dir))
