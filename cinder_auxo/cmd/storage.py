@@ -43,6 +43,7 @@ from cinder_auxo import opts
 from cinder_auxo.storage_admin import iscsi
 from cinder_auxo.storage_admin import luns
 from cinder_auxo.storage_admin import manager
+from cinder_auxo.storage_admin import request
 from cinder_auxo.storage_admin import services
 from cinder_auxo.storage_admin import state
 from cinder_auxo.storage_admin import status
@@ -82,8 +83,8 @@ def parser():
     _format_arg(lu)
     a = sub.add_parser('add', help='make a storage and its backend')
     a.add_argument('name')
-    a.add_argument('--usage', required=True, choices=manager.USAGES)
-    a.add_argument('--type', required=True, choices=manager.TYPES)
+    a.add_argument('--usage', required=True, choices=request.USAGES)
+    a.add_argument('--type', required=True, choices=request.TYPES)
     a.add_argument('--portal')
     a.add_argument('--iqn')
     a.add_argument('--lun', type=int)
@@ -175,7 +176,7 @@ def _luns(admin, args, out):
 
 
 def _add(admin, args):
-    req = manager.Request(
+    req = request.Request(
         args.name, args.usage, args.type, portal=args.portal, iqn=args.iqn,
         lun=args.lun, chap=_chap(args), wwpn=args.wwpn,
         mount_point=args.mount_point, fstype=args.fs, force=args.force,

@@ -27,7 +27,6 @@ taken as it is, logical volumes and all.
 """
 
 import os
-import re
 
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -44,39 +43,8 @@ from cinder_auxo.storage_admin import state
 
 LOG = logging.getLogger(__name__)
 
-USAGES = ('block', 'file', 'local')
-TYPES = ('iscsi', 'fc', 'local')
-# Names become a directory and a volume type: nothing a path could escape.
-_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
-# lvm(8) "VALID NAMES": these characters, no leading '-', not '.' or '..'.
-_VG_NAME = re.compile(r'^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$')
 # What must be the same for ``add`` to take a recorded storage again.
 _SAME = ('usage', 'type', 'portal', 'iqn', 'lun')
-
-
-class Request(object):
-    """What the operator asked ``add`` for (the CLI's arguments)."""
-
-    def __init__(self, name, usage, type, portal=None, iqn=None, lun=None,
-                 chap=None, wwpn=None, mount_point=None, fstype='ext4',
-                 force=False, volume_clear_size=128, backend=None,
-                 volume_group=None):
-        self.name = name
-        self.usage = usage
-        self.type = type
-        self.portal = iscsi.portal(portal) if portal else None
-        self.iqn = iqn
-        self.lun = lun
-        self.chap = chap or iscsi.Chap(None, None)
-        self.wwpn = wwpn
-        self.mount_point = (os.path.abspath(mount_point) if mount_point
-                            else None)
-        self.fstype = fstype
-        self.force = force
-        self.volume_clear_size = volume_clear_size
-        # The cinder.conf section and the VG name, instead of UUIDs.
-        self.backend = backend
-        self.volume_group = volume_group
 
 
 class Undo(object):
@@ -176,33 +144,8 @@ class StorageAdmin(object):
         sections.check_agrees(conf, req.backend, [
             (k, v) for k, v in known if not unknown.get(k)])
 
-    @staticmethod
-    def _validate(req):
-        if req.usage not in USAGES or req.type not in TYPES:
-            raise exception.StorageAdminError(
-                reason='usage must be one of %s and type one of %s' % (
-                    USAGES, TYPES))
-        names = [('storage', req.name)]
-        if req.backend is not None:
-            names.append(('backend', req.backend))
-        for what, name in names:
-            if not _NAME.match(name or '') or name.upper() == 'DEFAULT':
-                raise exception.StorageAdminError(
-                    reason='a %s name is letters, digits, ".", "_" and '
-                           '"-": %r' % (what, name))
-        if req.volume_group is not None and (
-                req.usage != 'block' or req.volume_group in ('.', '..') or
-                not _VG_NAME.match(req.volume_group)):
-            raise exception.StorageAdminError(
-                reason='a volume group name (block storages only) is '
-                       'letters, digits and "+_.-", not starting with '
-                       '"-": %r' % req.volume_group)
-        if (req.usage == 'local') != (req.type == 'local'):
-            raise exception.StorageAdminError(
-                reason='usage local and type local go together')
-
     def add(self, req):
-        self._validate(req)
+        req.validate()
         if state.exists(self.state_dir, req.name):
             return self._add_again(req)
         self._check_new(req)

@@ -26,6 +26,7 @@ from cinder_auxo.cmd import storage as cli
 from cinder_auxo import exception
 from cinder_auxo.storage_admin import iscsi
 from cinder_auxo.storage_admin import manager
+from cinder_auxo.storage_admin import request
 from cinder_auxo.storage_admin import services
 from cinder_auxo.storage_admin import state
 from cinder_auxo.tests.unit import base
@@ -130,7 +131,7 @@ class NamedStorageTestCase(base.TestCase):
     def request(self, **kw):
         kw.setdefault('backend', 'san1')
         kw.setdefault('volume_group', 'auxo-san1')
-        return manager.Request('san1', 'block', 'iscsi', portal=PORTAL,
+        return request.Request('san1', 'block', 'iscsi', portal=PORTAL,
                                iqn=IQN, lun=1, **kw)
 
     def lvm(self):
