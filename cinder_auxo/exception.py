@@ -98,6 +98,11 @@ class LunInUse(StorageAdminError):
                 'destroy it')
 
 
+class SectionConflict(StorageAdminError):
+    message = _('[%(section)s] of %(path)s already has %(key)s = '
+                '%(value)s, not %(wanted)s: it describes another storage')
+
+
 class MountPointNotEmpty(StorageAdminError):
     message = _('Mount point %(path)s is not empty (%(entries)s)')
 

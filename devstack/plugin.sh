@@ -168,6 +168,17 @@ function cleanup_auxo {
     done
 }
 
+# _auxo_clean_storage_records: cinder-auxo-storage's directory (root's),
+# once it records no storage
+function _auxo_clean_storage_records {
+    local dir
+    dir=$(_auxo_storage_dir)
+    if [[ -d $dir ]] && \
+            ! sudo find "$dir" -maxdepth 1 -name '*.json' | grep -q .; then
+        sudo rm -rf "$dir"
+    fi
+}
+
 # clean_auxo: also delete the files and directories the plugin made
 function clean_auxo {
     local be_name
@@ -175,6 +186,7 @@ function clean_auxo {
         auxo_purge_backend "$be_name" || \
             echo "WARNING: clean of cinder-auxo backend $be_name failed"
     done
+    _auxo_clean_storage_records
     if [[ -d $AUXO_DATA_DIR ]]; then
         rmdir --ignore-fail-on-non-empty "$AUXO_DATA_DIR"
     fi

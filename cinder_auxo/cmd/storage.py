@@ -19,7 +19,8 @@
     add NAME --usage block|file|local --type iscsi|fc|local
         [--portal --iqn --lun | --lun [--wwpn]] [--mount-point DIR]
         [--fs ext4|xfs] [CHAP] [--force]
-    remove NAME [--wipe]
+        [--backend-name SECTION] [--volume-group VG]
+    remove NAME [--wipe [--discard-volumes]]
     list | status [NAME]   [--format json]
 
 Run as root on the storage management node (the cinder-volume host).
@@ -42,6 +43,7 @@ from cinder_auxo import opts
 from cinder_auxo.storage_admin import iscsi
 from cinder_auxo.storage_admin import luns
 from cinder_auxo.storage_admin import manager
+from cinder_auxo.storage_admin import request
 from cinder_auxo.storage_admin import services
 from cinder_auxo.storage_admin import state
 from cinder_auxo.storage_admin import status
@@ -81,8 +83,8 @@ def parser():
     _format_arg(lu)
     a = sub.add_parser('add', help='make a storage and its backend')
     a.add_argument('name')
-    a.add_argument('--usage', required=True, choices=manager.USAGES)
-    a.add_argument('--type', required=True, choices=manager.TYPES)
+    a.add_argument('--usage', required=True, choices=request.USAGES)
+    a.add_argument('--type', required=True, choices=request.TYPES)
     a.add_argument('--portal')
     a.add_argument('--iqn')
     a.add_argument('--lun', type=int)
@@ -93,11 +95,23 @@ def parser():
     a.add_argument('--volume-clear-size', type=int, default=128)
     a.add_argument('--force', action='store_true',
                    help='destroy what the LUN carries (says what first)')
+    a.add_argument('--backend-name', dest='backend',
+                   help='the cinder.conf section and volume_backend_name '
+                        '(default: storage-<uuid>); an existing backend '
+                        'section of that name is merged into')
+    a.add_argument('--volume-group',
+                   help='block: the volume group name (default: a UUID); '
+                        'a LUN already carrying that group is taken as it '
+                        'is')
     _chap_args(a)
     r = sub.add_parser('remove', help='remove an unused storage')
     r.add_argument('name')
     r.add_argument('--wipe', action='store_true',
                    help='also erase the VG or filesystem signatures')
+    r.add_argument('--discard-volumes', action='store_true',
+                   help='with --wipe, on a block storage: destroy the LVs '
+                        'left in its group too (test nodes whose cinder '
+                        'database is thrown away)')
     li = sub.add_parser('list', help='every storage, with its state')
     _format_arg(li)
     st = sub.add_parser('status', help='one storage, or every one')
@@ -162,11 +176,12 @@ def _luns(admin, args, out):
 
 
 def _add(admin, args):
-    req = manager.Request(
+    req = request.Request(
         args.name, args.usage, args.type, portal=args.portal, iqn=args.iqn,
         lun=args.lun, chap=_chap(args), wwpn=args.wwpn,
         mount_point=args.mount_point, fstype=args.fs, force=args.force,
-        volume_clear_size=args.volume_clear_size)
+        volume_clear_size=args.volume_clear_size, backend=args.backend,
+        volume_group=args.volume_group)
     if args.type == 'iscsi' and not (args.portal and args.iqn and
                                      args.lun is not None):
         raise exception.StorageAdminError(
@@ -174,8 +189,10 @@ def _add(admin, args):
     if args.usage != 'block' and not args.mount_point:
         raise exception.StorageAdminError(
             reason='a %s storage needs --mount-point' % args.usage)
+    again = state.exists(admin.state_dir, args.name)
     record = admin.add(req)
-    admin.cinder.create_type(args.name, record['backend'])
+    if not again:
+        admin.cinder.create_type(args.name, record['backend'])
     return record
 
 
@@ -196,7 +213,8 @@ def run(args, admin, conf, out):
         if args.command == 'add':
             record = _add(admin, args)
         else:
-            record = admin.remove(args.name, wipe=args.wipe)
+            record = admin.remove(args.name, wipe=args.wipe,
+                                  discard=args.discard_volumes)
             admin.cinder.delete_type(args.name)
     services.restart_volume_service(admin.execute,
                                     conf[GROUP].volume_service,

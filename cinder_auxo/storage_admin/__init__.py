@@ -12,9 +12,10 @@
 
 """Storage administration on the storage management node.
 
-What ``cinder-auxo-storage`` does, as a library: find LUNs (``iscsi``,
-``luns``), make a storage on one (``block``: a volume group; ``filesys``: a
-mounted filesystem) or on a directory, write its backend section into
+What ``cinder-auxo-storage`` does, as a library: check a request
+(``request``), find LUNs (``iscsi``, ``luns``), make a storage on one
+(``block``: a volume group; ``filesys``: a mounted filesystem) or on a
+directory, write its backend section into
 cinder.conf (``conffile``), remember what was made (``state``) so that
 ``manager.remove`` undoes exactly that, and report on it (``status``).
 Every command runs through an injected ``execute`` (argument lists only).

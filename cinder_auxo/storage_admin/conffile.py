@@ -167,6 +167,39 @@ class ConfFile(object):
         del self.lines[start:end]
         return True
 
+    def add_key(self, section, key, value):
+        """Append ``key = value`` to an existing section that lacks it.
+
+        It goes after the section's last non-blank line, so the blank
+        lines that separate it from the next section stay where they are;
+        ``remove_key`` takes that one line away again.
+        """
+        span = self._span(section)
+        if span is None:
+            raise exception.StorageAdminError(
+                reason='%s has no section [%s]' % (self.path, section))
+        if self._find(section, key)[1] is not None:
+            raise exception.StorageNameInUse(
+                name='%s in [%s]' % (key, section), where=self.path)
+        start, end = span
+        last = start
+        for i in range(end - 1, start, -1):
+            if self.lines[i].strip():
+                last = i
+                break
+        if not self.lines[last].endswith('\n'):
+            self.lines[last] += '\n'
+        value = '' if value is None else str(value)
+        self.lines.insert(last + 1, ('%s = %s\n' % (key, value)).replace(
+            ' \n', '\n'))
+
+    def remove_key(self, section, key):
+        i, _m = self._find(section, key)
+        if i is None:
+            return False
+        del self.lines[i]
+        return True
+
     def add_backend(self, name):
         """Add ``name`` to ``[DEFAULT] enabled_backends``."""
         if name in self.enabled_backends():

@@ -18,10 +18,15 @@ PV/VG, mounts, fstab, cinder.conf), so nothing half-done is left. Only
 what ``--force`` destroyed on the LUN cannot come back: it says so first.
 ``remove`` refuses while the storage holds anything (LVs, files, cinder
 volumes), then undoes what ``add`` recorded.
+
+``add`` can be run again for a block storage it has made (devstack does,
+on every ``stack.sh``): the same request finds its record, logs in again
+if the session is gone and checks that the volume group is there. A LUN
+that already carries the volume group named by ``--volume-group`` is
+taken as it is, logical volumes and all.
 """
 
 import os
-import re
 
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -38,31 +43,8 @@ from cinder_auxo.storage_admin import state
 
 LOG = logging.getLogger(__name__)
 
-USAGES = ('block', 'file', 'local')
-TYPES = ('iscsi', 'fc', 'local')
-# Names become a directory and a volume type: nothing a path could escape.
-_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
-
-
-class Request(object):
-    """What the operator asked ``add`` for (the CLI's arguments)."""
-
-    def __init__(self, name, usage, type, portal=None, iqn=None, lun=None,
-                 chap=None, wwpn=None, mount_point=None, fstype='ext4',
-                 force=False, volume_clear_size=128):
-        self.name = name
-        self.usage = usage
-        self.type = type
-        self.portal = iscsi.portal(portal) if portal else None
-        self.iqn = iqn
-        self.lun = lun
-        self.chap = chap or iscsi.Chap(None, None)
-        self.wwpn = wwpn
-        self.mount_point = (os.path.abspath(mount_point) if mount_point
-                            else None)
-        self.fstype = fstype
-        self.force = force
-        self.volume_clear_size = volume_clear_size
+# What must be the same for ``add`` to take a recorded storage again.
+_SAME = ('usage', 'type', 'portal', 'iqn', 'lun')
 
 
 class Undo(object):
@@ -117,11 +99,21 @@ class StorageAdmin(object):
 
     def _check_new(self, req):
         conf = conffile.ConfFile(self.cinder_conf)
-        if state.exists(self.state_dir, req.name) or \
-                req.name in conf.sections():
+        # A section of the storage's own name is fine when it is the
+        # section to merge into (devstack names both after its backend).
+        if req.name in conf.sections() and req.name != req.backend:
             raise exception.StorageNameInUse(
                 name=req.name, where='%s or %s' % (self.state_dir,
                                                    self.cinder_conf))
+        if req.backend in conf.sections():
+            self._check_section(conf, req)
+        for record in state.all_records(self.state_dir):
+            for key, value in (('backend', req.backend),
+                               ('volume_group', req.volume_group)):
+                if value and record.get(key) == value:
+                    raise exception.StorageNameInUse(
+                        name=value, where='%s of storage %s' % (
+                            key, record['name']))
         if req.usage == 'local':
             if not os.path.isdir(req.mount_point or ''):
                 raise exception.StorageAdminError(
@@ -137,21 +129,29 @@ class StorageAdmin(object):
                     name=req.mount_point, where='storage %s' %
                     record['name'])
 
+    @staticmethod
+    def _check_section(conf, req):
+        """Refuse, before any work, a section ``add`` could not merge into.
+
+        What is not known yet (a generated volume group, the WWPN of an
+        FC LUN found later) is compared when the section is written.
+        """
+        sections.check_mergeable(conf, req.backend)
+        known = sections.section(req, {'backend': req.backend,
+                                       'volume_group': req.volume_group})
+        unknown = {'volume_group': req.volume_group is None,
+                   'fc_target_wwpns': not req.wwpn}
+        sections.check_agrees(conf, req.backend, [
+            (k, v) for k, v in known if not unknown.get(k)])
+
     def add(self, req):
-        if req.usage not in USAGES or req.type not in TYPES:
-            raise exception.StorageAdminError(
-                reason='usage must be one of %s and type one of %s' % (
-                    USAGES, TYPES))
-        if not _NAME.match(req.name or ''):
-            raise exception.StorageAdminError(
-                reason='a storage name is letters, digits, ".", "_" and '
-                       '"-": %r' % req.name)
-        if (req.usage == 'local') != (req.type == 'local'):
-            raise exception.StorageAdminError(
-                reason='usage local and type local go together')
+        req.validate()
+        if state.exists(self.state_dir, req.name):
+            return self._add_again(req)
         self._check_new(req)
         record = {'name': req.name, 'usage': req.usage, 'type': req.type,
-                  'backend': 'storage-%s' % uuidutils.generate_uuid(),
+                  'backend': req.backend or 'storage-%s' %
+                  uuidutils.generate_uuid(),
                   'mount_point': req.mount_point}
         undo = Undo()
         try:
@@ -159,12 +159,13 @@ class StorageAdmin(object):
                 self._connect(req, record, undo)
                 self._claim_lun(req, record)
             if req.usage == 'block':
-                self._make_vg(record, undo)
+                self._make_vg(req, record, undo)
             elif req.usage == 'file':
                 self._make_fs(req, record, undo)
+            conf = self._edit_section(req, record)
             state.save(self.state_dir, record)
             undo.push('state', state.delete, self.state_dir, req.name)
-            self._write_section(req, record)
+            conf.save()
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.warning('Adding storage %s failed; rolling back',
@@ -172,6 +173,39 @@ class StorageAdmin(object):
                 undo.run()
         self.out('Storage %s added as backend %s' % (req.name,
                                                      record['backend']))
+        return record
+
+    def _add_again(self, req):
+        """Take a recorded block storage again, for the same request."""
+        record = state.load(self.state_dir, req.name)
+        wanted = dict(record, usage=req.usage, type=req.type,
+                      portal=req.portal, iqn=req.iqn, lun=req.lun,
+                      backend=req.backend or record['backend'],
+                      volume_group=req.volume_group or
+                      record.get('volume_group'))
+        if req.usage != 'block' or any(
+                record.get(k) != wanted[k]
+                for k in _SAME + ('backend', 'volume_group')):
+            raise exception.StorageNameInUse(
+                name=req.name, where='storage %s in %s is another storage'
+                % (req.name, self.state_dir))
+        undo = Undo()
+        try:
+            self._connect(req, record, undo)
+            vg = self._vg(record)
+            if not vg.exists():
+                raise exception.StorageAdminError(
+                    reason='storage %s is recorded but its volume group %s '
+                           'is not on %s; remove it first' % (
+                               req.name, vg.name, record['device']))
+            conf = self._edit_section(req, record, again=True)
+            state.save(self.state_dir, record)
+            conf.save()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                undo.run()
+        self.out('Storage %s is there already (backend %s, volume group %s)'
+                 % (req.name, record['backend'], record['volume_group']))
         return record
 
     def _connect(self, req, record, undo):
@@ -214,6 +248,11 @@ class StorageAdmin(object):
         found = luns.describe(sig)
         if not found:
             return
+        if req.volume_group and sig.get('VG') == req.volume_group:
+            record['vg_reused'] = True
+            self.out('%s carries volume group %s already: taken as it is'
+                     % (device, req.volume_group))
+            return
         if not req.force:
             raise exception.LunInUse(device=device, what=found)
         self.out('--force: destroying %s on %s' % (found, device))
@@ -228,12 +267,17 @@ class StorageAdmin(object):
     def _lvm_dir(self, vg):
         return block.conf_dir(self.state_dir, vg)
 
-    def _make_vg(self, record, undo):
-        record['volume_group'] = uuidutils.generate_uuid()
-        vg = block.VolumeGroup(self.execute, record['volume_group'],
-                               record['device'],
-                               self._lvm_dir(record['volume_group']))
+    def _make_vg(self, req, record, undo):
+        record['volume_group'] = (req.volume_group or
+                                  uuidutils.generate_uuid())
+        vg = self._vg(record)
         undo.push('lvm conf', vg.forget)
+        if record.get('vg_reused'):
+            if not vg.exists():
+                raise exception.StorageAdminError(
+                    reason='blkid sees volume group %s on %s, LVM does not'
+                    % (vg.name, record['device']))
+            return
         undo.push('wipe', block.wipe, self.execute, record['device'])
         vg.create()
         undo.push('vg', vg.destroy)
@@ -262,19 +306,25 @@ class StorageAdmin(object):
             req.mount_point, netdev=req.type == 'iscsi'), self.fstab)
         undo.push('fstab', filesys.forget, record['backend'], self.fstab)
 
-    def _write_section(self, req, record):
+    def _edit_section(self, req, record, again=False):
+        """cinder.conf with the storage's section, to be saved last."""
         conf = conffile.ConfFile(self.cinder_conf)
-        conf.add_section(record['backend'], sections.section(req, record))
-        conf.add_backend(record['backend'])
-        conf.save()
+        done = sections.write(conf, record['backend'],
+                              sections.section(req, record))
+        record.update(sections.again(record, done) if again else done)
+        return conf
 
     # -- remove --------------------------------------------------------------
 
-    def in_use(self, record):
-        """Why the storage cannot go yet, or None."""
+    def in_use(self, record, discard=False):
+        """Why the storage cannot go yet, or None.
+
+        ``discard``: the logical volumes of a block storage are not a
+        reason (cinder's volumes, when cinder can be asked, still are).
+        """
         reasons = []
         try:
-            held = self._held(record)
+            held = self._held(record, discard)
         except exception.AuxoException as e:
             held = ['cannot look at it (%s)' % e.msg]
         reasons.extend(held)
@@ -288,7 +338,7 @@ class StorageAdmin(object):
                 len(volumes), record['backend'], ', '.join(volumes[:5])))
         return '; '.join(reasons) or None
 
-    def _held(self, record):
+    def _held(self, record, discard=False):
         # A storage that cannot be seen may hold anything: no guessing.
         device = record.get('device')
         if device and not os.path.exists(device):
@@ -302,7 +352,7 @@ class StorageAdmin(object):
                 record['mount_point'])
         if record['usage'] == 'block':
             vg = self._vg(record)
-            if not vg.exists():
+            if discard or not vg.exists():
                 return []
             lvs = vg.logical_volumes()
             return (['volume group %s holds %d LV(s) (volumes, snapshots or '
@@ -319,9 +369,19 @@ class StorageAdmin(object):
                                  record['device'],
                                  self._lvm_dir(record['volume_group']))
 
-    def remove(self, name, wipe=False):
+    def remove(self, name, wipe=False, discard=False):
+        """Undo ``add``, refusing while the storage holds anything.
+
+        ``discard`` (with ``wipe``, block storages only) destroys the
+        logical volumes left in the group with it. It is for test nodes
+        whose cinder database goes with the node (devstack's unstack):
+        nothing there refers to those LVs.
+        """
         record = state.load(self.state_dir, name)
-        why = self.in_use(record)
+        if discard and not (wipe and record['usage'] == 'block'):
+            raise exception.StorageAdminError(
+                reason='discarding volumes needs --wipe and a block storage')
+        why = self.in_use(record, discard)
         if why:
             raise exception.StorageInUse(name=name, reason=why)
         if record['usage'] == 'block':
@@ -336,8 +396,7 @@ class StorageAdmin(object):
         if wipe and record.get('device'):
             block.wipe(self.execute, record['device'])
         conf = conffile.ConfFile(self.cinder_conf)
-        conf.remove_section(record['backend'])
-        conf.remove_backend(record['backend'])
+        sections.unwrite(conf, record)
         conf.save()
         if record['type'] == 'iscsi':
             self._release_session(record)

@@ -263,6 +263,134 @@ class TestLVMSANSection(DevstackPluginTestCase):
         self.assertIn('iscsisan', proc.stderr)
 
 
+class TestCreatedLun(DevstackPluginTestCase):
+    """A created LUN: devstack exports it, cinder-auxo-storage uses it.
+
+    tgt, the storage tool and the initiator's commands are fakes that
+    log their argv; the shell itself must run none of the initiator's.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.path, self.log = self.fake_commands()
+        bindir = self.path.split(os.pathsep)[0]
+        # tgt answers; the target shows as exported once tgt-admin ran.
+        for name, body in (('tgt-admin', 'exit 0'), ('truncate', 'exit 0'),
+                           ('tgtadm', 'grep -q update %s && echo "Target 1:'
+                                      ' $AUXO_IQN"; exit 0' % self.log)):
+            with open(os.path.join(bindir, name), 'w') as f:
+                f.write('#!/bin/sh\necho "$0 $*" >> %s\n%s\n' % (
+                    self.log, body))
+        self.tool = os.path.join(bindir, 'cinder-auxo-storage')
+        self.fake_tool()
+
+    def fake_tool(self, fails=''):
+        """The storage tool: logs argv and OS_AUTH_URL; fails one command.
+
+        ``add`` leaves a record as the real one does (``<name>.json`` in
+        its state directory), ``remove`` deletes it; ``fails`` names the
+        subcommand that exits 1 instead.
+        """
+        records = os.path.join(self.data_dir, 'cinder-auxo', 'storages')
+        values = {'log': self.log, 'r': records,
+                  'fails': fails or 'no-such-command'}
+        with open(self.tool, 'w') as f:
+            f.write('#!/bin/sh\n'
+                    'echo "$0 $* auth=${OS_AUTH_URL:-}" >> %(log)s\n'
+                    'case " $* " in *" %(fails)s "*) exit 1 ;; esac\n'
+                    'case " $* " in\n'
+                    '    *" add "*) mkdir -p %(r)s; touch %(r)s/san1.json ;;\n'
+                    '    *" remove "*) rm %(r)s/san1.json ;;\n'
+                    'esac\n' % values)
+        os.chmod(self.tool, 0o755)
+
+    def run_lun(self, script, check=True, **variables):
+        return self.run_bash(
+            # Not root here either: sudo only runs the command.
+            'function sudo { "$@"; }\n' + script, check=check,
+            PATH=self.path, AUXO_LVMSAN_TARGET_TOOL='tgtadm',
+            AUXO_STORAGE_CMD=self.tool, OS_AUTH_URL='http://keystone',
+            AUXO_IQN='iqn.2010-10.org.openstack:auxo-san1', **variables)
+
+    def commands(self):
+        """The logged commands by base name, without --config-file."""
+        with open(self.log) as f:
+            lines = [line.split() for line in f]
+        return [' '.join([os.path.basename(argv[0])] + argv[1:])
+                .replace(' --config-file %s' % self.conf, '')
+                for argv in lines]
+
+    def test_init_exports_then_adds_the_storage_under_its_names(self):
+        self.run_lun('configure_cinder_backend_auxo_lvmsan san1; '
+                     'init_cinder_backend_auxo_lvmsan san1')
+        calls = self.commands()
+        self.assertEqual(['truncate', 'tgt-admin', 'cinder-auxo-storage'],
+                         [c.split()[0] for c in calls])
+        # Without openrc's credentials: no volume type made by the tool.
+        self.assertEqual(
+            'cinder-auxo-storage add san1 --usage block --type iscsi '
+            '--portal 127.0.0.1:3260 --iqn '
+            'iqn.2010-10.org.openstack:auxo-san1 --lun 1 --backend-name '
+            'san1 --volume-group auxo-san1 --volume-clear-size 128 auth=',
+            calls[-1])
+        self.assertEqual(
+            {'state_dir': os.path.join(self.data_dir, 'cinder-auxo',
+                                       'storages'),
+             'device_timeout': '30'},
+            self.section('auxo_storage'))
+
+    def test_chap_is_passed_on(self):
+        self.run_lun('init_cinder_backend_auxo_lvmsan san1',
+                     AUXO_LVMSAN_CHAP_USERNAME='u',
+                     AUXO_LVMSAN_CHAP_PASSWORD='secret')
+        self.assertTrue(self.commands()[-1].endswith(
+            '--volume-clear-size 128 --chap-user u --chap-password secret '
+            'auth='), self.commands()[-1])
+
+    def test_cleanup_removes_the_storage_then_the_target(self):
+        self.run_lun('init_cinder_backend_auxo_lvmsan san1; '
+                     'cleanup_cinder_backend_auxo_lvmsan san1')
+        calls = self.commands()
+        self.assertEqual([
+            'cinder-auxo-storage add san1 --usage block --type iscsi '
+            '--portal 127.0.0.1:3260 --iqn '
+            'iqn.2010-10.org.openstack:auxo-san1 --lun 1 --backend-name '
+            'san1 --volume-group auxo-san1 --volume-clear-size 128 auth=',
+            'cinder-auxo-storage remove san1 --wipe --discard-volumes auth=',
+            'tgtadm --lld iscsi --mode target --op show',
+            'tgt-admin --force --delete iqn.2010-10.org.openstack:auxo-san1'],
+            calls[-4:])
+
+    def test_a_storage_the_tool_keeps_keeps_its_target(self):
+        self.run_lun('init_cinder_backend_auxo_lvmsan san1')
+        self.fake_tool(fails='remove')
+        proc = self.run_lun('cleanup_cinder_backend_auxo_lvmsan san1',
+                            check=False)
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn('cinder-auxo-storage kept san1; target', proc.stderr)
+        self.assertFalse([c for c in self.commands()
+                          if c.startswith('tgt-admin --force')])
+
+    def test_cleanup_without_a_record_of_the_tool_only_unexports(self):
+        self.fake_tool(fails='add')
+        self.run_lun('init_cinder_backend_auxo_lvmsan san1', check=False)
+        self.run_lun('cleanup_cinder_backend_auxo_lvmsan san1')
+        self.assertFalse([c for c in self.commands() if ' remove ' in c])
+        self.assertTrue([c for c in self.commands()
+                         if c.startswith('tgt-admin --force --delete')])
+
+    def test_an_ipv6_portal_is_bracketed(self):
+        self.run_lun('init_cinder_backend_auxo_lvmsan san1',
+                     AUXO_LVMSAN_PORTAL_IP='fd00::1')
+        self.assertIn(' --portal [fd00::1]:3260 ', self.commands()[-1])
+
+    def test_the_shell_runs_no_initiator_command(self):
+        self.run_lun('init_cinder_backend_auxo_lvmsan san1; '
+                     'cleanup_cinder_backend_auxo_lvmsan san1')
+        self.assertFalse([c for c in self.commands() if c.split()[0] in (
+            'iscsiadm', 'pvcreate', 'vgcreate', 'vgs', 'vgremove')])
+
+
 # devstack functions plugin.sh calls, recording their arguments.
 DEVSTACK_STUBS = textwrap.dedent('''
     function echo_summary { :; }

@@ -27,6 +27,7 @@ from cinder_auxo.storage_admin import conffile
 from cinder_auxo.storage_admin import iscsi
 from cinder_auxo.storage_admin import luns
 from cinder_auxo.storage_admin import manager
+from cinder_auxo.storage_admin import request
 from cinder_auxo.storage_admin import services
 from cinder_auxo.storage_admin import state
 from cinder_auxo.storage_admin import status
@@ -99,7 +100,7 @@ class StorageCliTestCase(base.TestCase):
         return link
 
     def block_request(self, **kw):
-        return manager.Request('san1', 'block', 'iscsi', portal=PORTAL,
+        return request.Request('san1', 'block', 'iscsi', portal=PORTAL,
                                iqn=IQN, lun=14, **kw)
 
     # -- discover ----------------------------------------------------------
@@ -400,7 +401,7 @@ class StorageCliTestCase(base.TestCase):
         # brick runs LVM itself (lvm version, vgs): not on this host.
         with mock.patch('cinder.brick.local_dev.lvm.LVM',
                         autospec=True) as brick:
-            record = admin.add(manager.Request(
+            record = admin.add(request.Request(
                 'fc1', 'block', 'fc', lun=3, wwpn='500a098198da1c10'))
         brick.assert_called_once_with(
             record['volume_group'], None, executor=mock.ANY,

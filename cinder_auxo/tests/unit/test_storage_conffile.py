@@ -127,6 +127,36 @@ class ConfFileTestCase(base.TestCase):
         self.assertRaises(exception.StorageNameInUse, conf.add_section,
                           'storage-a', [])
 
+    def test_a_key_goes_after_the_section_last_line_and_comes_back_out(self):
+        conf = conffile.ConfFile(self.path)
+        conf.add_key('storage-a', 'volume_group', 'vg-a')
+        conf.add_key('storage-a', 'chap_username', '')
+        conf.save()
+        self.assertEqual(ORIGINAL.replace(
+            'mount_point = /opt/sata\n',
+            'mount_point = /opt/sata\nvolume_group = vg-a\n'
+            'chap_username =\n'), self.read())
+        conf = conffile.ConfFile(self.path)
+        self.assertTrue(conf.remove_key('storage-a', 'volume_group'))
+        self.assertTrue(conf.remove_key('storage-a', 'chap_username'))
+        self.assertFalse(conf.remove_key('storage-a', 'chap_username'))
+        conf.save()
+        self.assertEqual(ORIGINAL, self.read())
+
+    def test_a_key_in_the_last_section_without_a_final_newline(self):
+        self.write(ORIGINAL.rstrip('\n'))
+        conf = conffile.ConfFile(self.path)
+        conf.add_key('database', 'max_retries', '3')
+        self.assertEqual(ORIGINAL + 'max_retries = 3\n',
+                         conf.data.decode())
+
+    def test_a_key_already_there_or_a_missing_section_is_refused(self):
+        conf = conffile.ConfFile(self.path)
+        self.assertRaises(exception.StorageNameInUse, conf.add_key,
+                          'storage-a', 'mount_point', '/x')
+        self.assertRaises(exception.StorageAdminError, conf.add_key,
+                          'storage-z', 'mount_point', '/x')
+
     def test_crlf_and_non_utf8_bytes_survive(self):
         raw = b'[DEFAULT]\r\n# caf\xe9\r\nenabled_backends = a\r\n'
         with open(self.path, 'wb') as f:
