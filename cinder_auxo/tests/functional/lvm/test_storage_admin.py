@@ -116,6 +116,8 @@ def blank_luns():
         for op in (['--logout'], ['-o', 'delete']):
             subprocess.run(['iscsiadm', '-m', 'node', '-T', iqn] + op,
                            capture_output=True, timeout=60)
+    if not os.path.isdir(LUN_DIR):
+        return
     for name in os.listdir(LUN_DIR):
         # tgtd keeps the file open: cut it and grow it back, sparse.
         with open(os.path.join(LUN_DIR, name), 'r+b') as f:
@@ -135,24 +137,13 @@ def node_records(iqn):
     return [line for line in out.splitlines() if iqn in line.split()]
 
 
-class StorageAdminTestCase(oslo_base.BaseTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super(StorageAdminTestCase, cls).setUpClass()
-        if lvm_base.IN_VM:
-            export_targets()
-
-    @classmethod
-    def tearDownClass(cls):
-        if lvm_base.IN_VM:
-            unexport_targets()
-        super(StorageAdminTestCase, cls).tearDownClass()
+class StorageNodeTestCase(oslo_base.BaseTestCase):
+    """A storage management node: its cinder.conf, locks and helpers."""
 
     def setUp(self):
         if not lvm_base.IN_VM:
             self.skipTest(lvm_base.SKIP_REASON)
-        super(StorageAdminTestCase, self).setUp()
+        super(StorageNodeTestCase, self).setUp()
         base.disable_privsep()
         objects.register_all()
         self.tmp = self.useFixture(fixtures.TempDir()).path
@@ -268,6 +259,21 @@ class StorageAdminTestCase(oslo_base.BaseTestCase):
         return fake_volume.fake_volume_obj(
             self.ctxt, id=uuidutils.generate_uuid(), size=1,
             status='available', attach_status='detached')
+
+
+class StorageAdminTestCase(StorageNodeTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super(StorageAdminTestCase, cls).setUpClass()
+        if lvm_base.IN_VM:
+            export_targets()
+
+    @classmethod
+    def tearDownClass(cls):
+        if lvm_base.IN_VM:
+            unexport_targets()
+        super(StorageAdminTestCase, cls).tearDownClass()
 
     # -- the block storage's life ------------------------------------------
 
