@@ -29,6 +29,7 @@ from cinder.tests.unit import fake_volume
 from cinder.volume import configuration
 from cinder.volume import driver as cinder_driver
 from cinder.volume.drivers import lvm as lvm_driver
+import ddt
 import fixtures
 from oslo_concurrency import lockutils
 from oslo_config import cfg
@@ -261,6 +262,7 @@ class StorageNodeTestCase(oslo_base.BaseTestCase):
             status='available', attach_status='detached')
 
 
+@ddt.ddt
 class StorageAdminTestCase(StorageNodeTestCase):
 
     @classmethod
@@ -337,15 +339,19 @@ class StorageAdminTestCase(StorageNodeTestCase):
 
     # -- a file storage on the second LUN ------------------------------------
 
-    def test_file_storage_life(self):
+    @ddt.data('ext4', 'xfs')
+    def test_file_storage_life(self, fs):
         mount_point = os.path.join(self.tmp, 'opt-share')
         out = self.ok('add', 'share1', '--usage', 'file', '--type', 'iscsi',
                       '--portal', PORTAL, '--iqn', ADMIN_IQN, '--lun', '2',
-                      '--mount-point', mount_point)
+                      '--mount-point', mount_point, '--fs', fs)
         backend = self.backend_of('share1')
         with open(os.path.join(self.tmp, 'state', 'share1.json')) as f:
             record = json.load(f)
         self.assertTrue(os.path.ismount(record['fs_path']))
+        self.assertEqual(fs, subprocess.run(
+            ['findmnt', '-n', '-o', 'FSTYPE', record['fs_path']],
+            capture_output=True, text=True).stdout.strip())
         self.assertTrue(os.path.ismount(mount_point))
         self.assertEqual(2, len(filesys.persisted(backend)))
         self.assertEqual(local.__name__ + '.LocalFileDriver',
