@@ -347,11 +347,11 @@ class ImageCache(object):
             self.engine.remove_layer(base)
             return True
 
-    def evict(self, image_id):
-        """Delete the unused bases of one image."""
+    def evict(self, image_id, why='evicted'):
+        """Delete the unused bases of one image; the names removed."""
         with self.image_lock(image_id):
             return [b.name for b in self.bases(image_id)
-                    if self.delete_if_unused(b, 'evicted')]
+                    if self.delete_if_unused(b, why)]
 
     def collect_superseded(self, image_id):
         """Delete unused bases older than the image's newest one."""
@@ -385,11 +385,8 @@ class ImageCache(object):
         for image_id in dict.fromkeys(image_ids):
             removed += self.collect_superseded(image_id)
             if retired is not None and retired(image_id):
-                with self.image_lock(image_id):
-                    removed += [b.name for b in self.bases(image_id)
-                                if self.delete_if_unused(
-                                    b, 'image %s no longer exists' %
-                                    image_id)]
+                removed += self.evict(image_id, 'image %s no longer exists'
+                                      % image_id)
         return removed
 
     def delete_volume(self, volume_id):
