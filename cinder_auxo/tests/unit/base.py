@@ -21,7 +21,10 @@ from oslotest import base
 class FakeExecutor(object):
     """Records every argv; answers from a table of (argv prefix, result).
 
-    A result is (stdout, stderr) or an exception instance to raise.
+    A result is (stdout, stderr) or an exception instance to raise; the
+    longest matching prefix answers. A command that no prefix matches
+    fails the test: a fake that says yes to everything hides the commands
+    a change adds.
     """
 
     def __init__(self):
@@ -33,12 +36,21 @@ class FakeExecutor(object):
 
     def __call__(self, *cmd, **kwargs):
         self.calls.append(cmd)
+        # The longest matching prefix answers (the first declared of
+        # equals): a test narrows what its setUp said.
+        best = None
         for prefix, result in self.answers:
-            if cmd[:len(prefix)] == prefix:
-                if isinstance(result, Exception):
-                    raise result
-                return result
-        return '', ''
+            if cmd[:len(prefix)] == prefix and (
+                    best is None or len(prefix) > len(best[0])):
+                best = (prefix, result)
+        if best is None:
+            raise AssertionError('unexpected command %s' % (cmd,))
+        if isinstance(best[1], Exception):
+            raise best[1]
+        return best[1]
+
+    def ran(self, *prefix):
+        return [c for c in self.calls if c[:len(prefix)] == prefix]
 
     def commands(self):
         return [c[1] for c in self.calls if c[0] == 'qemu-img']

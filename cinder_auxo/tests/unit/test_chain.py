@@ -100,6 +100,7 @@ class ChainEngineTestCase(base.TestCase):
         self.layer('snapshot-' + S1)
         self.layer('volume-' + V1, backing='snapshot-' + S1)
         self.layer('volume-' + V2, backing='snapshot-' + S1)
+        self.execute.on(('qemu-img', 'rebase'))
         self.engine.delete_snapshot(S1)
         anon = self.store.path('layer-' + S1)
         self.assertTrue(os.path.exists(anon))

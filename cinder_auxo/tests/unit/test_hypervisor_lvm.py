@@ -45,6 +45,7 @@ class GroupViewTestCase(base.TestCase):
 
     def test_refresh_reads_the_group_through_the_filter(self):
         open(os.path.join(self.by_path, LINK), 'w').close()
+        self.execute.on(('env',))
         self.view.refresh()
         conf_dir = os.path.join(self.tmp, VG)
         with open(os.path.join(conf_dir, 'lvm.conf')) as f:
@@ -74,6 +75,7 @@ class GroupViewTestCase(base.TestCase):
         self.assertIn('deactivating base-x', str(e))
 
     def test_activate_read_only(self):
+        self.execute.on(('env',))
         self.view.activate('_snapshot-x', read_only=True)
         cmd = self.execute.calls[0]
         self.assertEqual(('lvchange', '-a', 'y', '-K', '--yes', '--config',

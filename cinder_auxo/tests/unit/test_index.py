@@ -164,6 +164,7 @@ class SizesTestCase(_EngineTestCase):
         entries.assert_not_called()
 
     def test_the_engines_own_changes_need_no_listing(self):
+        self.execute.on(('qemu-img', 'create'))
         self._volume(V1)
         old = os.stat(self.dir).st_mtime_ns - 10 ** 9
         os.utime(self.dir, ns=(old, old))
@@ -183,6 +184,7 @@ class SizesTestCase(_EngineTestCase):
 class BlankOverlaysTestCase(_EngineTestCase):
 
     def test_qemu_img_runs_once_per_base_and_size(self):
+        self.execute.on(('qemu-img', 'create'))
         for ident in (V1, V2):
             self.engine.create_overlay(ident, GiB, self.base)
         self.engine.create_overlay(S1.replace('2', '6'), 2 * GiB, self.base)
@@ -192,6 +194,7 @@ class BlankOverlaysTestCase(_EngineTestCase):
                          set(self.cache.child_names(self.base.name)))
 
     def test_thick_stores_always_run_qemu_img(self):
+        self.execute.on(('qemu-img', 'create'))
         with mock.patch.object(files.FileStore, 'thick', True):
             self.execute.on(('qemu-img', 'measure'),
                             ('{"fully-allocated": 1073741824}', ''))

@@ -41,6 +41,10 @@ def strip_env(cmd):
     return argv
 
 
+LVM_TOOLS = ('lvcreate', 'lvremove', 'lvrename', 'lvchange', 'lvextend',
+             'lvs', 'vgs', 'pvs', 'vgchange', 'vgck', 'lvdisplay')
+
+
 class LVMExecutor(base.FakeExecutor):
     """Answers LVM commands by tool name, whatever env prefix they carry.
 
@@ -51,7 +55,9 @@ class LVMExecutor(base.FakeExecutor):
 
     def __init__(self, locks=None):
         super(LVMExecutor, self).__init__()
-        self.tools = {}
+        # Every LVM tool succeeds quietly unless a test says otherwise;
+        # any other command must be declared (``on``).
+        self.tools = dict.fromkeys(LVM_TOOLS, ('', ''))
         self.locks = locks
         self.held_at = []
         # What a cinder-rootwrap would be asked to run.
@@ -181,6 +187,7 @@ class LVMStoreTestCase(base.TestCase):
         self.assertEqual(self.env() + (tool, 'x'), self.execute.calls[-1])
 
     def test_other_commands_are_left_alone(self):
+        self.execute.on(('qemu-img', 'info'))
         self.store.filtered_execute('qemu-img', 'info')
         self.assertEqual(('qemu-img', 'info'), self.execute.calls[-1])
 

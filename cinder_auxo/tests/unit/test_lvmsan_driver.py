@@ -340,6 +340,7 @@ class SanLVConnectorTestCase(base.TestCase):
                 if 'lvchange' in c]
 
     def test_connect_activates_the_chain_bottom_up(self):
+        self.execute.on(('env',))
         device = self.connector.connect_volume(self.data)
         self.factory.assert_called_once_with(
             'iscsi', None, use_multipath=False, device_scan_attempts=3)
@@ -377,6 +378,7 @@ class SanLVConnectorTestCase(base.TestCase):
         self.lun.disconnect_volume.assert_not_called()
 
     def test_device_check(self):
+        self.execute.on(('dd',))
         self.assertTrue(self.connector.check_valid_device('/dev/x'))
-        self.execute.on(('dd',), base.process_error('I/O error'))
+        self.execute.on(('dd', 'if=/dev/x'), base.process_error('I/O error'))
         self.assertFalse(self.connector.check_valid_device('/dev/x'))

@@ -28,6 +28,8 @@ class QemuImgTestCase(base.TestCase):
     def setUp(self):
         super(QemuImgTestCase, self).setUp()
         self.qemu = qemu.QemuImg(self.execute)
+        # Each test checks the argv of the qemu-img runs it causes.
+        self.execute.on(('qemu-img',))
 
     def test_overlay_argv_names_the_backing_format(self):
         self.qemu.create('/s/volume-x', 'qcow2', 1024, backing='/s/base',
@@ -91,13 +93,13 @@ class QemuImgTestCase(base.TestCase):
         self.assertEqual(100, self.qemu.allocated_bytes('/p', 'qcow2'))
 
     def test_no_space_becomes_storage_full(self):
-        self.execute.on(('qemu-img',), base.process_error(
+        self.execute.on(('qemu-img', 'convert'), base.process_error(
             'qemu-img: error while writing: No space left on device'))
         self.assertRaises(exception.StorageFull, self.qemu.convert, '/a',
                           'qcow2', '/s/b', 'qcow2')
 
     def test_other_failures_keep_the_cause(self):
-        self.execute.on(('qemu-img',), base.process_error('boom'))
+        self.execute.on(('qemu-img', 'commit'), base.process_error('boom'))
         err = self.assertRaises(exception.QemuImgError, self.qemu.commit,
                                 '/s/x', 'qcow2')
         self.assertIn('boom', str(err))

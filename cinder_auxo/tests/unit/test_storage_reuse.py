@@ -30,7 +30,6 @@ from cinder_auxo.storage_admin import request
 from cinder_auxo.storage_admin import services
 from cinder_auxo.storage_admin import state
 from cinder_auxo.tests.unit import base
-from cinder_auxo.tests.unit import test_storage_cli
 
 PORTAL = '127.0.0.1:3260'
 IQN = 'iqn.2010-10.org.openstack:auxo-san1'
@@ -68,7 +67,7 @@ class NamedStorageTestCase(base.TestCase):
 
     def setUp(self):
         super(NamedStorageTestCase, self).setUp()
-        self.execute = test_storage_cli.StrictExecutor()
+        self.execute = base.FakeExecutor()
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.state_dir = os.path.join(self.tmp, 'state')
         self.conf_path = os.path.join(self.tmp, 'cinder.conf')
