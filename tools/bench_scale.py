@@ -199,6 +199,9 @@ def report(sizes, results, bare):
         print('  %-16s x%.2f' % (op, results[last][op][0] /
                                  max(results[first][op][0], 1e-6)))
     create = statistics.median(results[n]['create'][0] for n in sizes)
+    if bare is None:
+        print('warm create p50 %.1f ms' % create)
+        return
     print('warm create p50 %.1f ms (goal <= 20), bare qemu-img create '
           '%.1f ms' % (create, bare))
 
