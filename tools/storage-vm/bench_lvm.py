@@ -80,16 +80,14 @@ def make_driver(tmp, cache):
     return drv
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--image-mib', type=int, default=256,
-                        help='data written into the 1 GiB test image')
-    parser.add_argument('--rounds', type=int, default=3)
-    args = parser.parse_args()
+def start(prefix):
+    """Cinder's config, locks and coordination; the work directory.
+
+    In the storage VM only: anywhere else the run stops, saying why.
+    """
     if not lvm_base.IN_VM:
         sys.exit(lvm_base.SKIP_REASON)
-
-    tmp = tempfile.mkdtemp(prefix='bench-lvm-')
+    tmp = tempfile.mkdtemp(prefix=prefix)
     cfg.CONF([], project='cinder')
     base.disable_privsep()
     lockutils.set_defaults(os.path.join(tmp, 'locks'))
@@ -97,6 +95,16 @@ def main():
     cfg.CONF.set_override('backend_url', 'file://%s' % tmp,
                           group='coordination')
     coordination.COORDINATOR.start()
+    return tmp
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--image-mib', type=int, default=256,
+                        help='data written into the 1 GiB test image')
+    parser.add_argument('--rounds', type=int, default=3)
+    args = parser.parse_args()
+    tmp = start('bench-lvm-')
     ctxt = cinder_context.get_admin_context()
     images = test_local_driver.FileImageService(tmp)
 

@@ -31,7 +31,6 @@ import argparse
 import collections
 import os
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
@@ -41,13 +40,9 @@ sys.path.insert(0, HERE)
 import bench_lvm  # noqa: E402
 import bench_scale  # noqa: E402
 from cinder import context as cinder_context  # noqa: E402
-from cinder import coordination  # noqa: E402
 from cinder import objects  # noqa: E402
-from oslo_concurrency import lockutils  # noqa: E402
-from oslo_config import cfg  # noqa: E402
 
 from cinder_auxo.tests.functional import base  # noqa: E402
-from cinder_auxo.tests.functional.lvm import base as lvm_base  # noqa: E402
 from cinder_auxo.tests.functional import test_local_driver  # noqa: E402
 
 LVM_TOOLS = ('lvcreate', 'lvremove', 'lvrename', 'lvchange', 'lvextend',
@@ -127,17 +122,8 @@ def main():
     parser.add_argument('--sizes', default='10,500')
     parser.add_argument('--runs', type=int, default=5)
     args = parser.parse_args()
-    if not lvm_base.IN_VM:
-        sys.exit(lvm_base.SKIP_REASON)
     sizes = sorted(int(s) for s in args.sizes.split(','))
-    tmp = tempfile.mkdtemp(prefix='bench-lvm-scale-')
-    cfg.CONF([], project='cinder')
-    base.disable_privsep()
-    lockutils.set_defaults(os.path.join(tmp, 'locks'))
-    cfg.CONF.set_override('image_conversion_dir', os.path.join(tmp, 'conv'))
-    cfg.CONF.set_override('backend_url', 'file://%s' % tmp,
-                          group='coordination')
-    coordination.COORDINATOR.start()
+    tmp = bench_lvm.start('bench-lvm-scale-')
     desk = LVDesktops(tmp)
     results, commands = {}, {}
     for n in sizes:
