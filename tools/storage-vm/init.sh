@@ -122,8 +122,8 @@ hypervisor() {
         log "libvirtd did not start"
         return 0
     fi
-    local i
-    for i in $(seq 100); do
+    local _
+    for _ in $(seq 100); do
         [ -S /run/libvirt/libvirt-sock ] && break
         sleep 0.2
     done
