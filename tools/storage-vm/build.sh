@@ -2,11 +2,14 @@
 # Build the storage-node test VM: a Debian kernel + initrd and an ext4 root
 # filesystem image holding lvm2, open-iscsi, tgt, qemu-utils and /opt/venv
 # with this project's Python dependencies (installed offline from wheels
-# built on the host).
+# built on the host). The same machine is also a compute node: libvirtd,
+# QEMU and /opt/nova-venv (nova and the libvirt binding, no cinder, pinned
+# by tools/hypervisor/nova-constraints.txt) attach volumes to paused
+# domains.
 #
 # Everything lands in <repo>/.vm/. The build is skipped when .vm/stamp holds
-# the hash of this script and of the constraints file; delete .vm/ or pass
-# --force to rebuild.
+# the hash of this script and of both constraints files; delete .vm/ or
+# pass --force to rebuild.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,15 +21,20 @@ ROOTFS_SIZE=${ROOTFS_SIZE:-3G}
 HOST_PIP=${HOST_PIP:-}
 PY_DEPS=(cinder==29.0.0 os-brick python-cinderclient rtslib-fb pbr)
 PY_DEPS+=(stestr ddt oslotest fixtures testtools)
+NOVA_DEPS=(nova libvirt-python)
+NOVA_CONSTRAINTS=$REPO/tools/hypervisor/nova-constraints.txt
 DEB_PKGS=linux-image-amd64,initramfs-tools,udev,kmod,iproute2,lvm2
 DEB_PKGS+=,thin-provisioning-tools,open-iscsi,tgt,qemu-utils,python3
 DEB_PKGS+=,python3-venv,python3-pip,procps,lsscsi,sg3-utils,util-linux
 DEB_PKGS+=,ca-certificates,coreutils
+# The compute side: a paused domain needs the daemon and the emulator only.
+DEB_PKGS+=,libvirt-daemon,libvirt-daemon-driver-qemu,qemu-system-x86
 
 log() { echo "[build $(date -u +%H:%M:%S)] $*"; }
 
 stamp() {
-    cat "$HERE/build.sh" "$REPO/constraints.txt" | sha256sum | cut -d' ' -f1
+    cat "$HERE/build.sh" "$REPO/constraints.txt" "$NOVA_CONSTRAINTS" |
+        sha256sum | cut -d' ' -f1
 }
 
 host_packages() {
@@ -35,6 +43,11 @@ host_packages() {
     command -v qemu-img >/dev/null || missing+=(qemu-utils)
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+    # libvirt-python has no wheel: it builds against libvirt's headers.
+    local pkg
+    for pkg in libvirt-dev pkg-config gcc python3-dev; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing host packages: ${missing[*]}"
         apt-get update -qq
@@ -70,8 +83,11 @@ host_pip() {
     elif [ -x /tmp/cvenv/bin/pip ]; then
         echo /tmp/cvenv/bin/pip
     else
+        # Debian's own Python, the VM's: another python3 first on PATH
+        # (pyenv) would read environment markers for another version
+        # (redis wants async-timeout below 3.11.3 only).
         if [ ! -x "$VM_DIR/hostvenv/bin/pip" ]; then
-            python3 -m venv "$VM_DIR/hostvenv"
+            /usr/bin/python3 -m venv "$VM_DIR/hostvenv"
         fi
         echo "$VM_DIR/hostvenv/bin/pip"
     fi
@@ -84,21 +100,36 @@ wheels() {
     # pip wheel builds the few sdist-only packages on the host; the host
     # and the VM are the same Debian release and Python.
     "$(host_pip)" wheel -q -w "$wh" -c "$REPO/constraints.txt" \
-        "${PY_DEPS[@]}" > "$VM_DIR/wheels.log" 2>&1
+        "${PY_DEPS[@]}" > "$VM_DIR/wheels.log" 2>&1 || return 1
+    log "building wheels for the VM's nova venv"
+    mkdir -p "$VM_DIR/nova-wheels"
+    "$(host_pip)" wheel -q -w "$VM_DIR/nova-wheels" -c "$NOVA_CONSTRAINTS" \
+        "${NOVA_DEPS[@]}" >> "$VM_DIR/wheels.log" 2>&1
+}
+
+# install_venv <venv> <wheel dir> <constraints> <requirement...>
+install_venv() {
+    local venv=$1 wheels=$2 constraints=$3
+    shift 3
+    log "installing $venv in the root filesystem"
+    rm -rf "$ROOTFS/wheels"
+    cp -a "$wheels" "$ROOTFS/wheels" &&
+        cp "$constraints" "$ROOTFS/wheels/constraints.txt" &&
+        chroot "$ROOTFS" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+            python3 -m venv "$venv" &&
+        chroot "$ROOTFS" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+            "$venv/bin/pip" install -q --no-index --find-links /wheels \
+            -c /wheels/constraints.txt "$@" >> "$VM_DIR/venv.log" 2>&1 ||
+        return 1
+    rm -rf "$ROOTFS/wheels"
 }
 
 venv() {
-    log "installing /opt/venv in the root filesystem"
-    rm -rf "$ROOTFS/wheels"
-    cp -a "$VM_DIR/wheels" "$ROOTFS/wheels"
-    cp "$REPO/constraints.txt" "$ROOTFS/wheels/constraints.txt"
-    chroot "$ROOTFS" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-        python3 -m venv /opt/venv
-    chroot "$ROOTFS" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-        /opt/venv/bin/pip install -q --no-index --find-links /wheels \
-        -c /wheels/constraints.txt "${PY_DEPS[@]}" \
-        > "$VM_DIR/venv.log" 2>&1
-    rm -rf "$ROOTFS/wheels"
+    : > "$VM_DIR/venv.log"
+    install_venv /opt/venv "$VM_DIR/wheels" "$REPO/constraints.txt" \
+        "${PY_DEPS[@]}" &&
+        install_venv /opt/nova-venv "$VM_DIR/nova-wheels" \
+            "$NOVA_CONSTRAINTS" "${NOVA_DEPS[@]}"
 }
 
 configure_rootfs() {
@@ -106,6 +137,14 @@ configure_rootfs() {
     echo storage-vm > "$ROOTFS/etc/hostname"
     echo "InitiatorName=iqn.2004-10.com.debian:01:storagevm" \
         > "$ROOTFS/etc/iscsi/initiatorname.iscsi"
+    # QEMU's user; libvirt-daemon-system would make it, with systemd units
+    # this machine does not run.
+    chroot "$ROOTFS" sh -e -c '
+        getent group kvm >/dev/null || groupadd -r kvm
+        getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+        id libvirt-qemu >/dev/null 2>&1 ||
+            useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt \
+                -s /usr/sbin/nologin libvirt-qemu'
     # PID 1: mount the repo share and hand over to its init.sh, so that the
     # init script can change without rebuilding the image.
     cat > "$ROOTFS/sbin/auxo-init" <<'INIT'

@@ -5,7 +5,8 @@
 #
 # Plays both sides of a SAN on one machine: tgt exports the second virtio
 # disk as an iSCSI LUN on 127.0.0.1:3260, the open-iscsi initiator logs in,
-# and a volume group is made on the LUN as it appears (/dev/sdX). Then the
+# and a volume group is made on the LUN as it appears (/dev/sdX). libvirtd
+# runs too, for tests that attach a volume as a compute node does. Then the
 # test command runs; its exit status and output go back through 9p, the
 # session is logged out and the VM powers off.
 set -u
@@ -26,6 +27,7 @@ finish() {
     timeout 60 iscsiadm -m node --logoutall=all >/dev/null 2>&1
     timeout 30 tgtadm --lld iscsi --op delete --mode target --tid 1 \
         --force >/dev/null 2>&1
+    cp -r /var/log/libvirt "$OUT/libvirt-log" 2>/dev/null
     echo "$rc" > "$OUT/rc"
     sync
     # No systemd in the image: power off through sysrq (a panic of PID 1
@@ -105,6 +107,33 @@ san() {
     step 60 vgcreate -q -s 4M "$VG" "$LUN_LINK"
 }
 
+# The compute side: libvirtd for paused domains (guests under TCG; no KVM
+# in here) and the nova venv. Started early, as libvirtd probes QEMU's
+# capabilities in the background. A failure here fails only the tests that
+# need libvirt (they find no AUXO_LIBVIRT_URI).
+hypervisor() {
+    [ -x /opt/nova-venv/bin/python ] || return 0
+    export AUXO_NOVA_PYTHON=/opt/nova-venv/bin/python
+    rm -f /dev/kvm
+    mkdir -p /run/libvirt /var/log/libvirt/qemu /var/lib/libvirt/qemu \
+        /var/cache/libvirt/qemu
+    export LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log"
+    if ! timeout 20 virtlogd -d || ! timeout 20 libvirtd -d; then
+        log "libvirtd did not start"
+        return 0
+    fi
+    local _
+    for _ in $(seq 100); do
+        [ -S /run/libvirt/libvirt-sock ] && break
+        sleep 0.2
+    done
+    if [ -S /run/libvirt/libvirt-sock ]; then
+        export AUXO_LIBVIRT_URI=qemu:///system
+    else
+        log "no libvirtd socket"
+    fi
+}
+
 python_env() {
     # A private copy of the work tree: the share stays untouched.
     mkdir -p /opt/src /var/lib/auxo/locks
@@ -127,6 +156,7 @@ python_env() {
 main() {
     log "init started"
     base_system
+    hypervisor
     san
     log "volume group $VG is on the LUN"
     python_env

@@ -13,13 +13,11 @@
 """Real libvirt + QEMU (TCG) fixtures for the hypervisor-side tests.
 
 Run by tools/hypervisor/run-tests.sh in a venv with nova 34; it starts a
-libvirtd of its own and exports AUXO_LIBVIRT_URI. What a guest sees is read
-through an NBD export of the running domain's disk (QMP
-``block-export-add``), so the bytes come from QEMU's own view of the chain.
+libvirtd of its own and exports AUXO_LIBVIRT_URI. Domains and what their
+guest sees: ``domain``.
 """
 
 import hashlib
-import json
 import os
 import stat
 import subprocess
@@ -28,23 +26,16 @@ import uuid
 
 import fixtures
 import libvirt
-import libvirt_qemu
 from nova import conf as nova_conf
 from oslo_config import fixture as config_fixture
 from oslotest import base as oslo_base
 
 from cinder_auxo.hypervisor import conf as auxo_conf
+from cinder_auxo.tests.hypervisor import domain
 
 MiB = 1024 * 1024
 SCRATCH = os.environ.get('AUXO_HV_SCRATCH', '/var/tmp')
 CONF = nova_conf.CONF
-DOMAIN = """<domain type='qemu'>
-  <name>%(name)s</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>%(disk)s</devices>
-</domain>"""
 
 
 class FakeHost(object):
@@ -129,50 +120,20 @@ class LibvirtTestCase(HypervisorTestCase):
     def start(self, disk_xml):
         """A paused domain with the disk; its vda exported over NBD.
 
-        The export is read-only: the guest's device holds the write
-        permission, and ``guest_io`` writes through that device.
+        See ``domain.start_paused``; the domain goes with the test.
         """
-        name = 'auxo-hv-%s' % uuid.uuid4().hex[:12]
-        dom = self.conn.createXML(DOMAIN % {'name': name, 'disk': disk_xml},
-                                  libvirt.VIR_DOMAIN_START_PAUSED)
-        self.addCleanup(self.stop, dom)
         sock_dir = tempfile.mkdtemp(prefix='auxo-nbd-', dir=SCRATCH)
         os.chmod(sock_dir, 0o777)
         self.addCleanup(subprocess.run, ['rm', '-rf', sock_dir])
-        sock = os.path.join(sock_dir, 'nbd.sock')
-        self.qmp(dom, 'nbd-server-start',
-                 addr={'type': 'unix', 'data': {'path': sock}})
-        node = self.qmp(dom, 'query-block')[0]['inserted']['node-name']
-        self.qmp(dom, 'block-export-add', type='nbd', id='vda',
-                 **{'node-name': node, 'name': 'vda', 'writable': False})
-        return dom, 'nbd+unix:///vda?socket=%s' % sock
+        dom, nbd = domain.start_paused(self.conn, disk_xml, sock_dir)
+        self.addCleanup(self.stop, dom)
+        return dom, nbd
 
     def guest_io(self, dom, command):
-        """One qemu-io command on the guest's own disk device (HMP)."""
-        # The QOM path of the guest's device, e.g.
-        # /machine/peripheral/<id>/virtio-backend.
-        qdev = self.qmp(dom, 'query-block')[0]['qdev']
-        out = libvirt_qemu.qemuMonitorCommand(
-            dom, 'qemu-io -d %s "%s"' % (qdev, command),
-            libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
-        if 'failed' in out.lower() or 'error' in out.lower():
-            raise AssertionError('qemu-io %r in the domain: %s' %
-                                 (command, out))
-        return out
+        return domain.guest_io(dom, command)
 
     def qmp(self, dom, command, **arguments):
-        cmd = {'execute': command}
-        if arguments:
-            cmd['arguments'] = arguments
-        reply = json.loads(libvirt_qemu.qemuMonitorCommand(
-            dom, json.dumps(cmd), 0))
-        if 'error' in reply:
-            raise AssertionError('QMP %s: %s' % (command, reply['error']))
-        return reply['return']
+        return domain.qmp(dom, command, **arguments)
 
     def stop(self, dom):
-        try:
-            dom.destroy()
-        except libvirt.libvirtError as e:
-            if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                raise
+        domain.destroy(dom)
