@@ -27,6 +27,8 @@ DEB_PKGS=linux-image-amd64,initramfs-tools,udev,kmod,iproute2,lvm2
 DEB_PKGS+=,thin-provisioning-tools,open-iscsi,tgt,qemu-utils,python3
 DEB_PKGS+=,python3-venv,python3-pip,procps,lsscsi,sg3-utils,util-linux
 DEB_PKGS+=,ca-certificates,coreutils
+# File storages: cinder-auxo-storage makes ext4 (e2fsprogs) or xfs.
+DEB_PKGS+=,xfsprogs
 # The compute side: a paused domain needs the daemon and the emulator only.
 DEB_PKGS+=,libvirt-daemon,libvirt-daemon-driver-qemu,qemu-system-x86
 
