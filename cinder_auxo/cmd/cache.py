@@ -139,7 +139,7 @@ def _run(args, driver):
     else:
         removed = admin.flatten_deep(args.max_chain or
                                      conf.image_cache_max_base_chain,
-                                     image_id=args.image)
+                                     only_image=args.image)
     print(json.dumps(removed) if args.json else '\n'.join(removed) or
           'nothing to do')
     return 0

@@ -110,16 +110,16 @@ class CacheAdmin(object):
                      self.store.storage_id)
         return removed
 
-    def flatten_deep(self, max_chain, image_id=None):
+    def flatten_deep(self, max_chain, only_image=None):
         """Flatten bases whose chain is longer than ``max_chain``.
 
-        The image (every image, or ``image_id`` only) gets a standalone
-        new generation; older generations go when their last child does.
+        The image (every image, or ``only_image``) gets a standalone new
+        generation; older generations go when their last child does.
         """
         flattened = []
         for row in self.entries(count_children=False):
             if row['chain_length'] <= max_chain or (
-                    image_id and row['image_id'] != image_id):
+                    only_image and row['image_id'] != only_image):
                 continue
             image_id = row['image_id']
             with self.cache.image_lock(image_id):

@@ -29,6 +29,7 @@ from cinder.volume import driver as cinder_driver
 from oslo_utils import uuidutils
 
 from cinder_auxo.drivers import local
+from cinder_auxo.engine import cache_admin
 from cinder_auxo.engine import image_cache
 from cinder_auxo.engine import naming
 from cinder_auxo.tests.functional import base
@@ -228,7 +229,7 @@ class TemplateTestCase(tld.LocalDriverBase):
     def test_long_base_chains_are_flattened_and_old_generations_go(self):
         self.conf.config(group=tld.BACKEND, image_cache_max_base_chain=2)
         image = self._template_image()
-        desktops = []
+        desktops, versions = [], []
         for i in range(3):
             template = self._new_volume(
                 self.driver, image,
@@ -236,11 +237,19 @@ class TemplateTestCase(tld.LocalDriverBase):
             base.write_pattern(self.driver.engine.active(template.id)[0],
                                0xa0 + i, (100 + i) * MiB, MiB)
             image = self._upload_delta(template)
+            versions.append(image['id'])
             desktops.append(self._new_volume(self.driver, image))
         last = image['id']
         latest = self.driver.image_cache.latest(last)
         self.assertEqual(4, len(self.driver.engine.chain(latest)))
 
+        # One image only (cinder-auxo-cache flatten --image): the one
+        # below the last, whose chain is 3 long.
+        admin = cache_admin.CacheAdmin(self.driver.image_cache)
+        self.assertEqual([naming.base(versions[1], 2)],
+                         admin.flatten_deep(2, only_image=versions[1]))
+        self.assertEqual(latest, self.driver.image_cache.latest(last))
+        # Then every image over the limit: the last one.
         self.driver.maintain_image_cache()
         flat = self.driver.image_cache.latest(last)
         self.assertEqual(2, naming.parse(flat.name).generation)
