@@ -379,6 +379,10 @@ workers = 1
 threads = 4
 worker_class = 'gthread'
 timeout = 300
+# Longer than any client's pause between requests: with gunicorn's 2 s,
+# a poll every 2 s races the server closing its kept-alive connection
+# ("Remote end closed connection without response").
+keepalive = 75
 '''
 
 
