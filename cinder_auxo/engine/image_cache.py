@@ -383,10 +383,12 @@ class ImageCache(object):
         """
         removed = []
         for image_id in dict.fromkeys(image_ids):
-            removed += self.collect_superseded(image_id)
             if retired is not None and retired(image_id):
+                # Every unused generation, the superseded ones included.
                 removed += self.evict(image_id, 'image %s no longer exists'
                                       % image_id)
+            else:
+                removed += self.collect_superseded(image_id)
         return removed
 
     def delete_volume(self, volume_id):

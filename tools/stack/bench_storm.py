@@ -42,13 +42,8 @@ GiB = 1024 * 1024 * 1024
 SERVICES = ('cinder-api', 'cinder-scheduler', 'cinder-volume')
 STAMP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \d+ \w+ \S+ '
                    r'\[(req-[0-9a-f-]{36}) ')
-STAGES = (('api', 'cinder-api'),
-          ('to scheduler', None),
-          ('scheduler', 'cinder-scheduler'),
-          ('to volume', None),
-          ('volume manager', 'cinder-volume'),
-          ('driver', None),
-          ('total', None))
+STAGES = ('api', 'to scheduler', 'scheduler', 'to volume', 'volume manager',
+          'driver', 'total')
 
 
 def log_offsets(stack):
@@ -175,7 +170,7 @@ def run(stack, count, parallel, image_data_mb):
     print('\nwhere a create spends its time, p50 (p95) in seconds, from '
           'the services\' logs:')
     print('%-16s' % 'stage' + ''.join('%20s' % b for b in results))
-    for stage, _service in STAGES:
+    for stage in STAGES:
         row = '%-16s' % stage
         for _accepted, _available, stages in results.values():
             values = stages.get(stage)
