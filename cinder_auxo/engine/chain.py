@@ -174,7 +174,8 @@ class ChainEngine(snapshots.SnapshotOps):
         if below is False:
             below = self._parent_for_index(layer)
         replaced = None
-        if self.index.active and layer.store.exists(new_name):
+        if (self.index.active and layer.store.atomic_replace and
+                layer.store.exists(new_name)):
             replaced = self._parent_for_index(new)
         self.index.link(below, new)
         with self.sizes.changing(layer.store, layer.name, new_name):

@@ -14,7 +14,8 @@
 
 A layer's parent is its qcow2 header's backing file; the header stays the
 only truth. A store with ``indexed`` also keeps, per parent, the names of
-the layers that may stand on it (doc/source/design/child-index.rst):
+the layers that may stand on it (files under ``.children/`` on a file
+store, tags on the parent's LV on LVM; doc/scale.md):
 
 * an entry is written, durably, before any published layer's header names
   that parent (``link``), so an entry can be stale but never missing;
@@ -23,8 +24,8 @@ the layers that may stand on it (doc/source/design/child-index.rst):
   repairs it, so what a crash or an older release left is made right
   before requests are served.
 
-Stores without ``indexed`` (LVM) are scanned, as before. Callers hold the
-storage's chain lock.
+Stores without ``indexed`` are scanned. Callers hold the storage's chain
+lock.
 """
 
 from oslo_log import log as logging
@@ -138,12 +139,12 @@ class ChildIndex(object):
         for parent, names in truth.items():
             if not parent.store.indexed:
                 continue
-            recorded = set(parent.store.child_names(parent.name))
-            for name in sorted(names - recorded):
-                LOG.warning('Child index of %s lacked %s; adding it',
-                            parent.path, name)
-                parent.store.add_child(parent.name, name)
-                missing += 1
+            lacking = names - set(parent.store.child_names(parent.name))
+            if lacking:
+                LOG.warning('Child index of %s lacked %s; adding them',
+                            parent.path, ', '.join(sorted(lacking)))
+                parent.store.add_children(parent.name, lacking)
+                missing += len(lacking)
         for store in self.stores:
             if not store.indexed:
                 continue

@@ -34,7 +34,7 @@ format, so the format is never sniffed from bytes a guest could write:
                                 if the volume has no top any more, else
                                 removed
 ``.children/<parent>/<child>``  the child index of a file store
-                                (doc/source/design/child-index.rst)
+                                (doc/scale.md)
 ==============================  =======================================
 
 No suffix means qcow2.

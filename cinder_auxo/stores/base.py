@@ -45,7 +45,7 @@ class Store(object, metaclass=abc.ABCMeta):
       its locks must hold across hosts (checked at start-up).
     * ``indexed``: the store keeps a child index (``add_child`` ...), so
       the children of its layers are found without reading every header
-      (doc/source/design/child-index.rst). Without it the engine scans.
+      (doc/scale.md). Without it the engine scans.
     """
 
     thick = False
@@ -141,6 +141,11 @@ class Store(object, metaclass=abc.ABCMeta):
     def add_child(self, parent, child):
         """Durably record that layer ``child`` may stand on ``parent``."""
         raise NotImplementedError()
+
+    def add_children(self, parent, children):
+        """``add_child`` of each of ``children`` (start-up's repair)."""
+        for child in sorted(children):
+            self.add_child(parent, child)
 
     def drop_child(self, parent, child):
         """Forget one entry; a missing entry is not an error."""

@@ -37,6 +37,12 @@ command and the reads it makes around it), with nothing else taken under
 it, so it may be taken both inside the chain lock (topology changes) and
 without it (work layers of a download or a copy). Reading, activating and
 clearing write no metadata and take no lock.
+
+The child index (``Store.indexed``, doc/scale.md) lives in the VG metadata
+too: one tag ``auxo.child:<child layer>`` on the parent's LV per entry.
+Every host on the group reads the same index, a tag is written (under
+the metadata lock, like any metadata change) before a header names that
+parent, and the tags go with the LV when it is removed.
 """
 
 import json
@@ -60,11 +66,23 @@ LOG = logging.getLogger(__name__)
 LVM_TOOLS = frozenset(['lvm', 'lvs', 'vgs', 'pvs', 'lvcreate', 'lvremove',
                        'lvrename', 'lvextend', 'lvchange', 'lvdisplay',
                        'vgchange', 'vgdisplay', 'pvdisplay'])
-# The commands of this store that write VG metadata.
+# The commands of this store that write VG metadata, whatever their
+# arguments; lvchange does only with a tag option (is_metadata_write).
 METADATA_TOOLS = frozenset(['lvcreate', 'lvremove', 'lvrename', 'lvextend'])
+TAG_OPTIONS = frozenset(['--addtag', '--deltag'])
+# LV tag of a child index entry; layer names only use tag characters.
+CHILD_TAG = 'auxo.child:'
 _RESERVED_PREFIX = 'snapshot'
 _MANGLE = '_'
 lv_name = hv_lvm.lv_name
+
+
+def is_metadata_write(argv):
+    """True if the LVM command ``argv`` (no env prefix) writes metadata."""
+    if not argv:
+        return False
+    return argv[0] in METADATA_TOOLS or (
+        argv[0] == 'lvchange' and bool(TAG_OPTIONS.intersection(argv)))
 
 
 def layer_name(lv):
@@ -90,6 +108,7 @@ class LVMStore(base.Store):
     thick = True
     atomic_replace = False
     shared = True
+    indexed = True
 
     def __init__(self, storage_id, vg_name, pv_patterns, execute, conf_dir,
                  metadata_lock, root_helper=None, volume_clear='zero',
@@ -226,25 +245,30 @@ class LVMStore(base.Store):
         name = layer_name(os.path.basename(path))
         return name if name and naming.is_layer(name) else None
 
-    def _lv_bytes(self):
-        """{layer name: LV size in bytes} of this store's layers."""
+    def _report(self, field):
+        """{layer name: ``field`` of its LV}: one ``lvs`` of the group."""
         try:
             out, _err = self._lvm_cmd(
                 'lvs', '--noheadings', '--readonly', '--units', 'b',
                 '--nosuffix', '--reportformat', 'json', '-o',
-                'lv_name,lv_size', self.vg_name)
+                'lv_name,%s' % field, self.vg_name)
         except processutils.ProcessExecutionError as e:
             raise exception.StorageUnavailable(
                 storage=self.storage_id,
                 reason='lvs %s failed: %s' % (self.vg_name,
                                               (e.stderr or '').strip()))
-        sizes = {}
+        found = {}
         for report in json.loads(out).get('report', []):
             for lv in report.get('lv', []):
                 name = layer_name(lv['lv_name'])
                 if name:
-                    sizes[name] = int(lv['lv_size'])
-        return sizes
+                    found[name] = lv.get(field, '')
+        return found
+
+    def _lv_bytes(self):
+        """{layer name: LV size in bytes} of this store's layers."""
+        return {name: int(size)
+                for name, size in self._report('lv_size').items()}
 
     def exists(self, name):
         self.path(name)
@@ -336,6 +360,55 @@ class LVMStore(base.Store):
                 self.vg.extend_volume(lv_name(name), '%dm' % mib)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvextend')
+
+    # -- child index: tags on the parent's LV ------------------------------
+
+    def _children_by_parent(self):
+        """{layer name: set of child names its LV's tags record}."""
+        found = {}
+        for name, tags in self._report('lv_tags').items():
+            found[name] = set(
+                tag[len(CHILD_TAG):] for tag in tags.split(',')
+                if tag.startswith(CHILD_TAG))
+        return found
+
+    def _change_tags(self, parent, option, children):
+        args = ['lvchange']
+        for child in sorted(children):
+            self.path(child)
+            args += [option, CHILD_TAG + child]
+        args.append('%s/%s' % (self.vg_name, lv_name(parent)))
+        try:
+            with self.metadata_lock():
+                self._lvm_cmd(*args)
+        except processutils.ProcessExecutionError as e:
+            raise self._translate(e, parent, 'lvchange %s' % option)
+
+    def add_child(self, parent, child):
+        self._change_tags(parent, '--addtag', [child])
+
+    def add_children(self, parent, children):
+        # One metadata write for all (a storage from an older release).
+        self._change_tags(parent, '--addtag', children)
+
+    def drop_child(self, parent, child):
+        # Read first: dropping an entry nobody wrote (a work layer being
+        # published) must not cost a metadata write.
+        if child in self._children_by_parent().get(parent, ()):
+            self._change_tags(parent, '--deltag', [child])
+
+    def child_names(self, parent):
+        return sorted(self._children_by_parent().get(parent, ()))
+
+    def drop_children(self, parent):
+        """Nothing to do: the tags went with the parent's LV.
+
+        (``check`` drops stale entries of a living LV one by one.)
+        """
+
+    def index(self):
+        return {parent: children for parent, children
+                in self._children_by_parent().items() if children}
 
     # -- activation (any host) ------------------------------------------
 

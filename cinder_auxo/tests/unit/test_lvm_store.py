@@ -425,7 +425,8 @@ class LVMStoreTestCase(base.TestCase):
     def _run_every_operation(self):
         """Run each public operation of the store once; their names."""
         vol, snap = 'volume-%s' % U, 'snapshot-%s' % U
-        self.execute.on_tool('lvs', (lvs_json((vol, 4 * 2 ** 20)), ''))
+        self.execute.on_tool('lvs', (lvs_json((vol, 4 * 2 ** 20)).replace(
+            '}', ', "lv_tags": "auxo.child:%s"}' % snap, 1), ''))
         self.execute.on_tool('lvdisplay', ('  -wi-a-----', ''))
         self.clear.side_effect = lambda *a, **k: self.execute.held_at.append(
             (['clear'], tuple(self.locks.held)))
@@ -448,6 +449,12 @@ class LVMStoreTestCase(base.TestCase):
             ('grow', lambda: store.grow(vol, 8 * 2 ** 20)),
             ('deactivate', lambda: store.deactivate(vol)),
             ('delete', lambda: store.delete(vol)),
+            ('add_child', lambda: store.add_child(vol, snap)),
+            ('add_children', lambda: store.add_children(vol, [snap, vol])),
+            ('drop_child', lambda: store.drop_child(vol, snap)),
+            ('child_names', lambda: store.child_names(vol)),
+            ('drop_children', lambda: store.drop_children(vol)),
+            ('index', store.index),
             ('filtered_execute', lambda: store.filtered_execute('lvs', VG)),
         ]
         with mock.patch.object(store, 'lun_devices', autospec=True,
@@ -458,11 +465,21 @@ class LVMStoreTestCase(base.TestCase):
 
     def test_every_metadata_write_holds_the_vg_lock(self):
         self._run_every_operation()
-        writes = set(argv[0] for argv, _held in self.execute.held_at
-                     if argv[0] in lvm.METADATA_TOOLS)
-        self.assertEqual(lvm.METADATA_TOOLS, writes)
+        writes = [argv for argv, _held in self.execute.held_at
+                  if lvm.is_metadata_write(argv)]
+        self.assertEqual(lvm.METADATA_TOOLS | {'lvchange'},
+                         set(argv[0] for argv in writes))
+        # The child index's entries: a tag added, and one dropped.
+        tag = 'auxo.child:%s-' + U
+        lv = '%s/volume-%s' % (VG, U)
+        self.assertEqual(
+            [['lvchange', '--addtag', tag % 'snapshot', lv],
+             ['lvchange', '--addtag', tag % 'snapshot', '--addtag',
+              tag % 'volume', lv],
+             ['lvchange', '--deltag', tag % 'snapshot', lv]],
+            [argv for argv in writes if argv[0] == 'lvchange'])
         for argv, held in self.execute.held_at:
-            if argv[0] in lvm.METADATA_TOOLS:
+            if lvm.is_metadata_write(argv):
                 self.assertEqual(('vg-metadata',), held, argv)
         # Clearing an LV may take minutes and writes no metadata.
         self.assertIn((['clear'], ()), self.execute.held_at)
@@ -473,7 +490,8 @@ class LVMStoreTestCase(base.TestCase):
         writing = {'--addtag', '--deltag', '-p', '--permission', '-k',
                    '--setactivationskip', '--metadataprofile', '--alloc'}
         changes = [argv for argv, _held in self.execute.held_at
-                   if argv[0] in ('lvchange', 'vgchange')]
+                   if argv[0] in ('lvchange', 'vgchange') and
+                   '-a' in argv]
         self.assertTrue(changes)
         for argv in changes:
             self.assertFalse(writing.intersection(argv), argv)

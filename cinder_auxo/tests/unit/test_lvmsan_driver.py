@@ -172,7 +172,9 @@ class LVMSANDriverTestCase(DriverTestBase):
                                   new_callable=mock.PropertyMock), \
                 mock.patch.object(store, 'activate_all', autospec=True), \
                 mock.patch.object(store, 'list', autospec=True,
-                                  return_value=[]):
+                                  return_value=[]), \
+                mock.patch.object(store, 'index', autospec=True,
+                                  return_value={}):
             drv.check_for_setup_error()
         self.assertFalse(os.path.exists(download))
         self.assertFalse(os.path.exists(ours))

@@ -16,6 +16,7 @@ commands are answered, by a small model of one volume group. The locks
 are the driver's own coordination locks, recorded.
 """
 
+import json
 from unittest import mock
 
 from cinder import coordination
@@ -42,6 +43,7 @@ class FakeVG(object):
 
     def __init__(self):
         self.lvs = {}
+        self.tags = {}
 
     def __call__(self, argv):
         tool = argv[0]
@@ -50,12 +52,22 @@ class FakeVG(object):
                 argv[argv.index('-L') + 1])
         elif tool == 'lvremove':    # lvremove ... VG/LV
             del self.lvs[argv[-1].split('/', 1)[1]]
+            self.tags.pop(argv[-1].split('/', 1)[1], None)
         elif tool == 'lvrename':    # lvrename VG OLD NEW
             self.lvs[argv[3]] = self.lvs.pop(argv[2])
+            self.tags[argv[3]] = self.tags.pop(argv[2], set())
+        elif tool == 'lvchange' and lvm_store.is_metadata_write(argv):
+            # lvchange (--addtag|--deltag TAG)... VG/LV
+            tags = self.tags.setdefault(argv[-1].split('/', 1)[1], set())
+            for option, tag in zip(argv[1:-1:2], argv[2:-1:2]):
+                (tags.add if option == '--addtag' else tags.discard)(tag)
         elif tool == 'lvextend':    # lvextend -L SIZE VG/LV
             self.lvs[argv[-1].split('/', 1)[1]] = _mib(argv[2])
         elif tool == 'lvs' and '--reportformat' in argv:
-            return test_lvm_store.lvs_json(*self.lvs.items()), ''
+            return json.dumps({'report': [{'lv': [
+                {'lv_name': n, 'lv_size': str(size),
+                 'lv_tags': ','.join(sorted(self.tags.get(n, ())))}
+                for n, size in self.lvs.items()]}]}), ''
         elif tool == 'lvs':         # brick: "vg lv size" of VG or VG/LV
             target = argv[-1]
             names = ([target.split('/', 1)[1]] if '/' in target
@@ -106,7 +118,7 @@ class VGMetadataLockTestCase(test_lvmsan_driver.DriverTestBase):
 
     def writes(self):
         return [(argv, held) for argv, held in self.execute.held_at
-                if argv[0] in lvm_store.METADATA_TOOLS]
+                if lvm_store.is_metadata_write(argv)]
 
     def test_work_layer_outside_the_chain_lock_holds_the_vg_lock(self):
         # A download's or a copy's work layer is made without the chain
