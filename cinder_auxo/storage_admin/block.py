@@ -28,6 +28,8 @@ from oslo_concurrency import processutils
 from cinder_auxo import exception
 from cinder_auxo.hypervisor import lvm as hv_lvm
 
+# pvcreate's metadata area: room for tens of thousands of LVs.
+METADATA_SIZE = '64m'
 _LVM = frozenset(['lvm', 'pvs', 'vgs', 'lvs', 'pvcreate', 'pvremove',
                   'vgcreate', 'vgremove', 'vgchange', 'lvchange', 'lvremove',
                   'lvdisplay', 'vgdisplay', 'pvdisplay'])
@@ -79,7 +81,11 @@ class VolumeGroup(object):
         exist), without the LUN-only lvm.conf: it cannot be used here.
         """
         self._conf()
-        self._run('pvcreate', '-q', self.link)
+        # LVM's default metadata area (1 MiB, two copies of the text in
+        # it) holds about a thousand LVs; a VDI storage holds thousands of
+        # desktops, each an LV or more, with child index tags.
+        self._run('pvcreate', '-q', '--metadatasize', METADATA_SIZE,
+                  self.link)
         self._run('vgcreate', '-q', '-s', '4M', self.name, self.link)
         return self.brick()
 

@@ -103,7 +103,7 @@ san() {
     [ -e "$LUN_LINK" ] || fail "no $LUN_LINK after login"
     log "LUN is $(readlink -f "$LUN_LINK")"
     lvm_config "$LUN_LINK"
-    step 60 pvcreate -q "$LUN_LINK"
+    step 60 pvcreate -q --metadatasize 64m "$LUN_LINK"
     step 60 vgcreate -q -s 4M "$VG" "$LUN_LINK"
 }
 

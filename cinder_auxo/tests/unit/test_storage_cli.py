@@ -395,7 +395,7 @@ class StorageCliTestCase(base.TestCase):
             lvm_conf=os.path.join(self.state_dir, 'lvm',
                                   record['volume_group'], 'lvm.conf'))
         lvm = [c[3:] for c in self.execute.ran('env', 'LC_ALL=C')]
-        self.assertEqual([('pvcreate', '-q', link),
+        self.assertEqual([('pvcreate', '-q', '--metadatasize', '64m', link),
                           ('vgcreate', '-q', '-s', '4M',
                            record['volume_group'], link)], lvm)
         with open(os.path.join(self.state_dir, 'lvm', record['volume_group'],
