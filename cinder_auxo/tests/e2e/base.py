@@ -24,6 +24,7 @@ Backend files are checked with qemu-img and qemu-io, read-only and with
 
 import json
 import os
+import pwd
 import re
 import subprocess
 import tempfile
@@ -354,13 +355,22 @@ class E2ETestCase(unittest.TestCase):
         return os.path.join(self.mount_point, '_base')
 
     def cache_cli(self, *args):
-        """cinder-auxo-cache on the test's backend; its JSON output."""
+        """cinder-auxo-cache on the test's backend; its JSON output.
+
+        Run as cinder's own user, as an operator runs it (README): its
+        locks and files are cinder's.
+        """
+        user = self.stack.get('cinder_user', 'root')
+        ids = {}
+        if user != 'root':
+            ids = dict(user=user, group=pwd.getpwnam(user).pw_gid,
+                       extra_groups=[])
         out = subprocess.run(
             [os.path.join(self.stack['cinder_venv'], 'bin',
                           'cinder-auxo-cache'),
              '--config-file', self.stack['cinder_conf'], '--backend',
              self.backend, '--json'] + list(args),
-            capture_output=True, text=True, timeout=120)
+            capture_output=True, text=True, timeout=120, **ids)
         self.assertEqual(0, out.returncode, out.stderr[-3000:])
         return json.loads(out.stdout)
 
