@@ -196,6 +196,15 @@ storage_admin_opts = [
                default=30, min=1,
                help='Seconds to wait for a LUN\'s device link after an '
                     'iSCSI login or rescan.'),
+    cfg.StrOpt('service_user',
+               default='cinder',
+               help='The user cinder-volume runs as. A new file storage\'s '
+                    'directory is given to it, and a block storage\'s LVs '
+                    'are, through a udev rule on the volume group '
+                    '(/etc/udev/rules.d/61-cinder-auxo-<vg>.rules): the '
+                    'drivers read and write their layers without root. '
+                    'With root, or a user that does not exist, nothing '
+                    'changes owner.'),
 ]
 
 

@@ -240,7 +240,8 @@ def main(argv=None, out=print, execute=processutils.execute, client=None):
             out)
         admin = manager.StorageAdmin(
             execute, args.config_file, conf[GROUP].state_dir, cinder, out,
-            device_timeout=conf[GROUP].device_timeout)
+            device_timeout=conf[GROUP].device_timeout,
+            service_user=conf[GROUP].service_user)
         run(args, admin, conf, out)
     except exception.AuxoException as e:
         sys.stderr.write('cinder-auxo-storage: %s\n' % e.msg)

@@ -38,6 +38,7 @@ from cinder_auxo.storage_admin import conffile
 from cinder_auxo.storage_admin import filesys
 from cinder_auxo.storage_admin import iscsi
 from cinder_auxo.storage_admin import luns
+from cinder_auxo.storage_admin import owner
 from cinder_auxo.storage_admin import sections
 from cinder_auxo.storage_admin import state
 
@@ -69,7 +70,8 @@ class StorageAdmin(object):
 
     def __init__(self, execute, cinder_conf, state_dir, cinder, out,
                  by_path=iscsi.BY_PATH, sysfs='/sys', fstab=filesys.FSTAB,
-                 device_timeout=30):
+                 device_timeout=30, service_user=owner.DEFAULT_USER,
+                 udev_dir=None):
         self.execute = execute
         self.cinder_conf = cinder_conf
         self.state_dir = state_dir
@@ -79,6 +81,9 @@ class StorageAdmin(object):
         self.sysfs = sysfs
         self.fstab = fstab
         self.device_timeout = device_timeout
+        # Who runs cinder-volume: it owns the storages' files and LVs.
+        self.service_user = service_user
+        self.udev_dir = udev_dir or owner.UDEV_DIR
 
     # -- looking -----------------------------------------------------------
 
@@ -198,6 +203,7 @@ class StorageAdmin(object):
                     reason='storage %s is recorded but its volume group %s '
                            'is not on %s; remove it first' % (
                                req.name, vg.name, record['device']))
+            self._own_vg(record, undo)
             conf = self._edit_section(req, record, again=True)
             state.save(self.state_dir, record)
             conf.save()
@@ -277,10 +283,19 @@ class StorageAdmin(object):
                 raise exception.StorageAdminError(
                     reason='blkid sees volume group %s on %s, LVM does not'
                     % (vg.name, record['device']))
+            self._own_vg(record, undo)
             return
         undo.push('wipe', block.wipe, self.execute, record['device'])
         vg.create()
         undo.push('vg', vg.destroy)
+        self._own_vg(record, undo)
+
+    def _own_vg(self, record, undo):
+        undo.push('udev rule', owner.forget_volume_group, self.execute,
+                  record['volume_group'], self.udev_dir)
+        owner.own_volume_group(self.execute, record['volume_group'],
+                               owner.service_user(self.service_user),
+                               self.udev_dir)
 
     def _make_fs(self, req, record, undo):
         fs_uuid = uuidutils.generate_uuid()
@@ -294,6 +309,8 @@ class StorageAdmin(object):
         filesys.mount(self.execute, record['device'], fs_path)
         undo.push('umount', filesys.umount, self.execute, fs_path)
         os.makedirs(os.path.join(fs_path, req.name))
+        owner.own_directory(os.path.join(fs_path, req.name),
+                            owner.service_user(self.service_user))
         if not os.path.isdir(req.mount_point):
             os.makedirs(req.mount_point)
             record['made_mount_point'] = True
@@ -391,6 +408,7 @@ class StorageAdmin(object):
                 if wipe:
                     vg.destroy()
             vg.forget()
+            owner.forget_volume_group(self.execute, vg.name, self.udev_dir)
         elif record['usage'] == 'file':
             self._unmount(record)
         if wipe and record.get('device'):

@@ -14,6 +14,7 @@
 
 from unittest import mock
 
+import fixtures
 from oslo_concurrency import processutils
 from oslotest import base
 
@@ -102,3 +103,18 @@ class TestCase(base.BaseTestCase):
         self.useFixture_sleep = mock.patch('time.sleep', autospec=True).start()
         self.addCleanup(mock.patch.stopall)
         self.execute = FakeExecutor()
+
+
+def storages_owned_by_nobody(test):
+    """Storage admin tests: no udev rule or chown unless a test asks.
+
+    Who owns a storage is tested on its own (test_storage_cli's
+    OwnerTestCase). Returns the udev rules directory used instead of
+    /etc/udev/rules.d.
+    """
+    udev_dir = test.useFixture(fixtures.TempDir()).path
+    test.useFixture(fixtures.MonkeyPatch(
+        'cinder_auxo.storage_admin.owner.UDEV_DIR', udev_dir))
+    test.useFixture(fixtures.MonkeyPatch(
+        'cinder_auxo.storage_admin.owner.service_user', lambda name: None))
+    return udev_dir

@@ -21,6 +21,7 @@ replaces.
 
 import configparser
 import os
+import pwd
 import subprocess
 import textwrap
 
@@ -336,7 +337,9 @@ class TestCreatedLun(DevstackPluginTestCase):
         self.assertEqual(
             {'state_dir': os.path.join(self.data_dir, 'cinder-auxo',
                                        'storages'),
-             'device_timeout': '30'},
+             'device_timeout': '30',
+             # cinder runs as the stack user: the LVs are given to it.
+             'service_user': pwd.getpwuid(os.getuid()).pw_name},
             self.section('auxo_storage'))
 
     def test_chap_is_passed_on(self):

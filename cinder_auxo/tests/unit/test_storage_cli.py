@@ -20,6 +20,7 @@ import os
 from unittest import mock
 
 import fixtures
+from oslo_concurrency import processutils
 
 from cinder_auxo.cmd import storage as cli
 from cinder_auxo import exception
@@ -41,10 +42,11 @@ CONF = '# node\n[DEFAULT]\nenabled_backends = lvm-1\n'
 NOTHING = ('', '')
 
 
-class StorageCliTestCase(base.TestCase):
+class StorageCliBase(base.TestCase):
 
     def setUp(self):
-        super(StorageCliTestCase, self).setUp()
+        super(StorageCliBase, self).setUp()
+        self.udev_dir = base.storages_owned_by_nobody(self)
         self.execute = base.FakeExecutor()
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.state_dir = os.path.join(self.tmp, 'state')
@@ -89,6 +91,9 @@ class StorageCliTestCase(base.TestCase):
     def block_request(self, **kw):
         return request.Request('san1', 'block', 'iscsi', portal=PORTAL,
                                iqn=IQN, lun=14, **kw)
+
+
+class StorageCliTestCase(StorageCliBase):
 
     # -- discover ----------------------------------------------------------
 
@@ -411,3 +416,62 @@ class StorageCliTestCase(base.TestCase):
                              'iscsi_helper', 'fc_target_wwpns', 'target_lun',
                              'volume_group')})
         self.assertNotIn('iscsi_ip_address', section)
+
+
+class OwnerTestCase(StorageCliBase):
+    """A storage is given to the user cinder-volume runs as."""
+
+    def setUp(self):
+        super(OwnerTestCase, self).setUp()
+        # The current user stands in for cinder's: chown needs no root.
+        self.user = ('cinder', os.getuid(), 'cinder', os.getgid())
+        self.useFixture(fixtures.MonkeyPatch(
+            'cinder_auxo.storage_admin.owner.service_user',
+            lambda name: self.user if name == 'cinder' else None))
+        self.execute.on(('udevadm',))
+
+    def fc_block(self):
+        disk = os.path.join(self.tmp, 'sdc')
+        open(disk, 'w').close()
+        os.symlink(disk, os.path.join(
+            self.by_path, 'pci-0000:41:00.0-fc-0x500a098198da1c10-lun-3'))
+        self.execute.on(('blkid',), NOTHING)
+        self.execute.on(('env', 'LC_ALL=C'))
+        admin = self.admin()
+        admin.sysfs = SYSFS
+        with mock.patch('cinder.brick.local_dev.lvm.LVM', autospec=True):
+            return admin, admin.add(request.Request(
+                'fc1', 'block', 'fc', lun=3, wwpn='500a098198da1c10'))
+
+    def test_a_block_storage_gets_a_udev_rule_for_its_group(self):
+        admin, record = self.fc_block()
+        vg = record['volume_group']
+        path = os.path.join(self.udev_dir, '61-cinder-auxo-%s.rules' % vg)
+        with open(path) as f:
+            rule = [line for line in f if not line.startswith('#')]
+        self.assertEqual(
+            ['SUBSYSTEM=="block", ENV{DM_VG_NAME}=="%s", OWNER:="cinder", '
+             'GROUP:="cinder", MODE:="0660"\n' % vg], rule)
+        # Applied at once to the group's LVs already active.
+        self.assertEqual(
+            [('udevadm', 'control', '--reload'),
+             ('udevadm', 'trigger', '--action=change',
+              '--subsystem-match=block',
+              '--property-match=DM_VG_NAME=%s' % vg),
+             ('udevadm', 'settle')], self.execute.ran('udevadm'))
+        with mock.patch('cinder.brick.local_dev.lvm.LVM', autospec=True):
+            admin.remove('fc1')
+        self.assertEqual([], os.listdir(self.udev_dir))
+
+    def test_a_failed_add_takes_its_rule_back(self):
+        self.execute.on(('udevadm', 'settle'),
+                        base.process_error('timed out'))
+        self.execute.on(('wipefs',))
+        self.assertRaises(processutils.ProcessExecutionError, self.fc_block)
+        self.assertEqual([], os.listdir(self.udev_dir))
+
+    def test_without_the_user_nothing_changes_owner(self):
+        self.user = None
+        self.fc_block()
+        self.assertEqual([], os.listdir(self.udev_dir))
+        self.assertEqual([], self.execute.ran('udevadm'))

@@ -67,6 +67,7 @@ class NamedStorageTestCase(base.TestCase):
 
     def setUp(self):
         super(NamedStorageTestCase, self).setUp()
+        self.udev_dir = base.storages_owned_by_nobody(self)
         self.execute = base.FakeExecutor()
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.state_dir = os.path.join(self.tmp, 'state')
