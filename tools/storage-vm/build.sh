@@ -31,6 +31,9 @@ DEB_PKGS+=,ca-certificates,coreutils
 DEB_PKGS+=,xfsprogs
 # The compute side: a paused domain needs the daemon and the emulator only.
 DEB_PKGS+=,libvirt-daemon,libvirt-daemon-driver-qemu,qemu-system-x86
+# cinder as distributions run it: the user cinder, root through sudo and
+# cinder-rootwrap (test_unprivileged).
+DEB_PKGS+=,sudo
 
 log() { echo "[build $(date -u +%H:%M:%S)] $*"; }
 
@@ -146,7 +149,9 @@ configure_rootfs() {
         getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
         id libvirt-qemu >/dev/null 2>&1 ||
             useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt \
-                -s /usr/sbin/nologin libvirt-qemu'
+                -s /usr/sbin/nologin libvirt-qemu
+        id cinder >/dev/null 2>&1 ||
+            useradd -r -U -d /var/lib/cinder -s /usr/sbin/nologin cinder'
     # PID 1: mount the repo share and hand over to its init.sh, so that the
     # init script can change without rebuilding the image.
     cat > "$ROOTFS/sbin/auxo-init" <<'INIT'

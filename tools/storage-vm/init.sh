@@ -141,7 +141,8 @@ python_env() {
     for f in /mnt/repo/*; do
         [ -f "$f" ] && cp "$f" /opt/src/
     done
-    cp -r /mnt/repo/cinder_auxo /mnt/repo/tools /mnt/repo/devstack /opt/src/
+    cp -r /mnt/repo/cinder_auxo /mnt/repo/tools /mnt/repo/devstack \
+        /mnt/repo/etc /opt/src/
     find /opt/src -name __pycache__ -prune -exec rm -rf {} +
     # /tmp is a small tmpfs; tests write images to disk instead.
     mkdir -p /var/tmp/auxo

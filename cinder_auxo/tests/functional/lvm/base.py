@@ -80,6 +80,28 @@ def written_sectors(path):
         return int(f.read().split()[6])
 
 
+def backend_configuration(backend):
+    """cinder's Configuration of section ``backend`` for LVMSANDriver.
+
+    Registers the section's options in cfg.CONF.
+    """
+    conf = configuration.Configuration(cinder_driver.volume_opts,
+                                       config_group=backend)
+    conf.append_config_values(cinder_driver.image_opts)
+    conf.append_config_values(lvm_driver.volume_opts)
+    conf.append_config_values(lvmsan.DRIVER_OPTS)
+    return conf
+
+
+def san_driver(backend, ctxt, check=True):
+    """An LVMSANDriver on cfg.CONF's ``backend``, set up as at start-up."""
+    drv = lvmsan.LVMSANDriver(configuration=backend_configuration(backend))
+    drv.do_setup(ctxt)
+    if check:
+        drv.check_for_setup_error()
+    return drv
+
+
 class LVMTestCase(base.FunctionalTestCase):
     """A driver over the VM's volume group, through cinder objects."""
 
@@ -126,18 +148,10 @@ class LVMTestCase(base.FunctionalTestCase):
         return values
 
     def make_driver(self, setup=True, **overrides):
-        conf = configuration.Configuration(cinder_driver.volume_opts,
-                                           config_group=BACKEND)
-        conf.append_config_values(cinder_driver.image_opts)
-        conf.append_config_values(lvm_driver.volume_opts)
-        conf.append_config_values(lvmsan.DRIVER_OPTS)
+        backend_configuration(BACKEND)
         for key, value in self.settings(**overrides).items():
             self.conf.config(group=BACKEND, **{key: value})
-        drv = lvmsan.LVMSANDriver(configuration=conf)
-        drv.do_setup(self.ctxt)
-        if setup:
-            drv.check_for_setup_error()
-        return drv
+        return san_driver(BACKEND, self.ctxt, setup)
 
     def _delete_all(self):
         # Each test starts from an empty group: drop whatever it left.

@@ -155,6 +155,6 @@ class LVChildIndexTestCase(lvm_base.LVMTestCase):
     def test_operations_cost_the_same_at_any_number_of_lvs(self):
         self.from_image()
         few = self._costs()
-        for _i in range(6):
+        for _i in range(4):
             self.from_image()
         self.assertEqual(few, self._costs())

@@ -28,7 +28,6 @@ from cinder import objects
 from cinder.tests.unit import fake_volume
 from cinder.volume import configuration
 from cinder.volume import driver as cinder_driver
-from cinder.volume.drivers import lvm as lvm_driver
 import ddt
 import fixtures
 from oslo_concurrency import lockutils
@@ -39,7 +38,6 @@ from oslotest import base as oslo_base
 
 from cinder_auxo.cmd import storage as cli
 from cinder_auxo.drivers import local
-from cinder_auxo.drivers import lvmsan
 from cinder_auxo.storage_admin import conffile
 from cinder_auxo.storage_admin import filesys
 from cinder_auxo.storage_admin import state
@@ -237,15 +235,7 @@ class StorageNodeTestCase(oslo_base.BaseTestCase):
 
     def san_driver(self, backend):
         self.load_conf()
-        conf = configuration.Configuration(cinder_driver.volume_opts,
-                                           config_group=backend)
-        conf.append_config_values(cinder_driver.image_opts)
-        conf.append_config_values(lvm_driver.volume_opts)
-        conf.append_config_values(lvmsan.DRIVER_OPTS)
-        drv = lvmsan.LVMSANDriver(configuration=conf)
-        drv.do_setup(self.ctxt)
-        drv.check_for_setup_error()
-        return drv
+        return lvm_base.san_driver(backend, self.ctxt)
 
     def file_driver(self, backend):
         self.load_conf()
