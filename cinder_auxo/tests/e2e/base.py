@@ -363,8 +363,9 @@ class E2ETestCase(unittest.TestCase):
         user = self.stack.get('cinder_user', 'root')
         ids = {}
         if user != 'root':
-            ids = dict(user=user, group=pwd.getpwnam(user).pw_gid,
-                       extra_groups=[])
+            gid = pwd.getpwnam(user).pw_gid
+            ids = dict(user=user, group=gid,
+                       extra_groups=os.getgrouplist(user, gid))
         out = subprocess.run(
             [os.path.join(self.stack['cinder_venv'], 'bin',
                           'cinder-auxo-cache'),
