@@ -20,8 +20,12 @@ stats poll are timed at each N, with the number of LVM commands and LV
 activations each operation ran. Not a test, and not in CI (filling 500
 LVs takes minutes under TCG):
 
-    LUN_SIZE=700G tools/storage-vm/run-tests.sh \\
+    LUN_SIZE=700G VM_TIMEOUT=14400 tools/storage-vm/run-tests.sh \\
         'python tools/storage-vm/bench_lvm_scale.py --sizes 10,500'
+
+(Filling 500 LVs took over 80 minutes on a loaded 2-core machine: run
+it on a quiet one, with a VM timeout to match. Each size's figures are
+printed as soon as they are measured.)
 
 Each overlay LV is sized for its worst case (a 1 GiB volume takes about
 1 GiB of the group), hence the large sparse LUN.
@@ -29,6 +33,7 @@ Each overlay LV is sized for its worst case (a 1 GiB volume takes about
 
 import argparse
 import collections
+import json
 import os
 import sys
 
@@ -130,7 +135,10 @@ def main():
         desk.fill(n)
         commands[n] = commands_per_op(desk)
         results[n] = bench_scale.at_size(desk, n, args.runs)
-        print('N=%d done' % n, flush=True)
+        # A run cut short (the VM's timeout) keeps what it measured.
+        print('N=%d: %s' % (n, json.dumps({'ms p50/p95': results[n],
+                                           'lvm/activations': commands[n]})),
+              flush=True)
     print('\nLVMSANDriver on the storage VM (TCG), %d runs per size' %
           args.runs)
     bench_scale.report(sizes, results, None)
