@@ -26,6 +26,7 @@ layers itself (qcow2 headers, ``qemu-img create``, ``rebase``), so:
 Without that user (cinder runs as root) nothing is changed.
 """
 
+import collections
 import grp
 import os
 import pwd
@@ -35,6 +36,7 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 DEFAULT_USER = 'cinder'
+Owner = collections.namedtuple('Owner', 'name uid group gid')
 UDEV_DIR = '/etc/udev/rules.d'
 # After lvm2's rules name the group (DM_VG_NAME) and after the default
 # rules' GROUP="disk"; ":=" keeps later rules from changing it.
@@ -48,7 +50,7 @@ OWNER:="%(user)s", GROUP:="%(group)s", MODE:="0660"
 
 
 def service_user(name):
-    """(user, uid, group, gid) of ``name``; None if there is no such user.
+    """The Owner called ``name``; None if there is no such user.
 
     ``root`` is None too: a root cinder needs nothing given to it.
     """
@@ -60,15 +62,15 @@ def service_user(name):
         LOG.warning('There is no user %s: the storage stays root\'s, for '
                     'a cinder that runs as root', name)
         return None
-    return (name, entry.pw_uid, grp.getgrgid(entry.pw_gid).gr_name,
-            entry.pw_gid)
+    return Owner(name, entry.pw_uid, grp.getgrgid(entry.pw_gid).gr_name,
+                 entry.pw_gid)
 
 
 def own_directory(path, user):
-    """Give the storage's directory to ``user`` (service_user's tuple)."""
+    """Give the storage's directory to ``user`` (an Owner, or None)."""
     if user is None:
         return
-    os.chown(path, user[1], user[3])
+    os.chown(path, user.uid, user.gid)
     os.chmod(path, 0o755)
 
 
@@ -77,7 +79,7 @@ def rule_path(vg, udev_dir=UDEV_DIR):
 
 
 def rule_text(vg, user):
-    return _RULE % {'vg': vg, 'user': user[0], 'group': user[2]}
+    return _RULE % {'vg': vg, 'user': user.name, 'group': user.group}
 
 
 def own_volume_group(execute, vg, user, udev_dir=UDEV_DIR):

@@ -28,6 +28,7 @@ from cinder_auxo.storage_admin import conffile
 from cinder_auxo.storage_admin import iscsi
 from cinder_auxo.storage_admin import luns
 from cinder_auxo.storage_admin import manager
+from cinder_auxo.storage_admin import owner
 from cinder_auxo.storage_admin import request
 from cinder_auxo.storage_admin import services
 from cinder_auxo.storage_admin import state
@@ -424,7 +425,7 @@ class OwnerTestCase(StorageCliBase):
     def setUp(self):
         super(OwnerTestCase, self).setUp()
         # The current user stands in for cinder's: chown needs no root.
-        self.user = ('cinder', os.getuid(), 'cinder', os.getgid())
+        self.user = owner.Owner('cinder', os.getuid(), 'cinder', os.getgid())
         self.useFixture(fixtures.MonkeyPatch(
             'cinder_auxo.storage_admin.owner.service_user',
             lambda name: self.user if name == 'cinder' else None))
