@@ -172,17 +172,18 @@ class ImageFlowsMixin(object):
         leaves the old content or the new (on file storages).
 
         The bases the volume stood on are collected if it was their last
-        child and they are superseded, or their image was deleted from
-        Glance (a retired template version).
+        child and they are superseded (the same image's older generation
+        included), or their image was deleted from Glance (a retired
+        template version).
         """
-        left = [i for i in self.image_cache.images_under(volume.name_id)
-                if i != image_id]
+        left = self.image_cache.images_under(volume.name_id)
         self._write_image(context, volume, image_service, image_id,
                           disable_sparse)
         if left:
+            deleted = self._deleted_from_glance(context, image_service)
+            # The image just written exists: no need to ask Glance.
             self.image_cache.release(
-                left, retired=self._deleted_from_glance(context,
-                                                        image_service))
+                left, retired=lambda i: i != image_id and deleted(i))
 
     @staticmethod
     def _deleted_from_glance(context, image_service):

@@ -114,6 +114,25 @@ class ReimageTestCase(test_local_driver.LocalDriverBase):
             base.read_pattern(path, V2, 0, 2 * MiB)
             base.read_pattern(path, 0, 2 * MiB, 2 * MiB)
 
+    def test_reimage_onto_a_newer_generation_collects_the_old_one(self):
+        vol = self._desktop()
+        cache = self.driver.image_cache
+        old = cache.latest(self.v1['id'])
+        # The image gets a newer base (g2) while the desktop is on g1.
+        work = self.driver.engine.copy_to_temp(old.path, old.fmt,
+                                               cache.store, old.fmt)
+        newer = cache.rename_to_next_generation(self.v1['id'], work)
+        self.assertEqual([old.name, newer.name],
+                         [b.name for b in cache.bases(self.v1['id'])])
+
+        top = self._reimage(self.driver, vol, self.v1)
+        # g1's last child moved to g2: g1 goes, g2 stays as the cache.
+        self.assertEqual([newer.name],
+                         [b.name for b in cache.bases(self.v1['id'])])
+        self.assertEqual(newer.name, self.driver.engine.chain(top)[1].name)
+        base.read_pattern(top.path, V1, 0, 4 * MiB)
+        base.read_pattern(top.path, 0, 8 * MiB, MiB)
+
     def test_failed_reimage_keeps_the_desktop(self):
         vol = self._desktop()
         before = self._reference(vol)
