@@ -32,7 +32,7 @@ DEB_PKGS+=,xfsprogs
 # The compute side: a paused domain needs the daemon and the emulator only.
 DEB_PKGS+=,libvirt-daemon,libvirt-daemon-driver-qemu,qemu-system-x86
 # cinder as distributions run it: the user cinder, root through sudo and
-# cinder-rootwrap (test_unprivileged).
+# cinder-rootwrap (lvm/service_user.py).
 DEB_PKGS+=,sudo
 
 log() { echo "[build $(date -u +%H:%M:%S)] $*"; }
@@ -151,7 +151,8 @@ configure_rootfs() {
             useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt \
                 -s /usr/sbin/nologin libvirt-qemu
         id cinder >/dev/null 2>&1 ||
-            useradd -r -U -d /var/lib/cinder -s /usr/sbin/nologin cinder'
+            useradd -r -U -G libvirt-qemu -d /var/lib/cinder \
+                -s /usr/sbin/nologin cinder'
     # PID 1: mount the repo share and hand over to its init.sh, so that the
     # init script can change without rebuilding the image.
     cat > "$ROOTFS/sbin/auxo-init" <<'INIT'

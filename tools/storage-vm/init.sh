@@ -14,7 +14,7 @@ export PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8
 OUT=/mnt/out
 # shellcheck source=/dev/null
-. "$OUT/params"   # IQN LUN VG TEST_CMD TEST_TIMEOUT
+. "$OUT/params"   # IQN LUN VG TEST_CMD TEST_TIMEOUT DRIVER_USER
 PORTAL=127.0.0.1:3260
 BACKING=/dev/vdb
 
@@ -145,13 +145,16 @@ python_env() {
         /mnt/repo/etc /opt/src/
     find /opt/src -name __pycache__ -prune -exec rm -rf {} +
     # /tmp is a small tmpfs; tests write images to disk instead.
-    mkdir -p /var/tmp/auxo
+    # Sticky and world-writable, as /tmp: the drivers run as cinder.
+    mkdir -p -m 1777 /var/tmp/auxo
+    chmod 1777 /var/lib/auxo/locks
     export TMPDIR=/var/tmp/auxo
     export PYTHONPATH=/opt/src PYTHONDONTWRITEBYTECODE=1
     export OSLO_LOCK_PATH=/var/lib/auxo/locks
     export AUXO_STORAGE_VM=1 AUXO_VG=$VG AUXO_ISCSI_IQN=$IQN
     export AUXO_ISCSI_PORTAL=$PORTAL AUXO_ISCSI_LUN=$LUN
     export AUXO_LUN_LINK=$LUN_LINK AUXO_LUN_BACKING=$BACKING
+    export AUXO_VM_DRIVER_USER=${DRIVER_USER:-}
 }
 
 main() {

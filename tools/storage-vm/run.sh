@@ -6,7 +6,9 @@
 #                       then the create-from-image benchmark (bench_lvm.py)
 #
 # Environment: SRC_DIR (the tree to test, default this repo), VM_OUT
-# (result directory, default .vm/run), LUN_SIZE, VM_MEM, VM_TIMEOUT.
+# (result directory, default .vm/run), LUN_SIZE, VM_MEM, VM_TIMEOUT,
+# AUXO_VM_DRIVER_USER (cinder: every LVM test runs its driver as that user,
+# through sudo and cinder-rootwrap; lvm/base.py).
 #
 # The repo is shared read-only; a fresh sparse raw file is the SAN LUN.
 set -euo pipefail
@@ -41,6 +43,7 @@ qemu-img create -q -f raw "$OUT/lun.img" "$LUN_SIZE"
     printf 'VG=%q\n' "2b55ce3e-3338-458d-a773-7429a58e9a46"
     printf 'TEST_CMD=%q\n' "$TEST_CMD"
     printf 'TEST_TIMEOUT=%q\n' "$((VM_TIMEOUT - 120))"
+    printf 'DRIVER_USER=%q\n' "${AUXO_VM_DRIVER_USER:-}"
 } > "$OUT/params"
 
 start=$(date +%s)

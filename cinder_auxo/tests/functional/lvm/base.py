@@ -18,6 +18,7 @@ LUN and sets the AUXO_* variables read here. Anywhere else these tests skip.
 
 import os
 import subprocess
+import tempfile
 
 from cinder import context as cinder_context
 from cinder import coordination
@@ -34,6 +35,7 @@ from oslo_utils import uuidutils
 
 from cinder_auxo.drivers import lvmsan
 from cinder_auxo.tests.functional import base
+from cinder_auxo.tests.functional.lvm import service_user
 
 MiB = base.MiB
 GiB = base.GiB
@@ -93,9 +95,14 @@ def backend_configuration(backend):
     return conf
 
 
-def san_driver(backend, ctxt, check=True):
-    """An LVMSANDriver on cfg.CONF's ``backend``, set up as at start-up."""
+def san_driver(backend, ctxt, check=True, user=None):
+    """An LVMSANDriver on cfg.CONF's ``backend``, set up as at start-up.
+
+    With ``user`` (a ServiceUser), every call into it runs as that user.
+    """
     drv = lvmsan.LVMSANDriver(configuration=backend_configuration(backend))
+    if user is not None:
+        drv = service_user.AsUser(drv, user)
     drv.do_setup(ctxt)
     if check:
         drv.check_for_setup_error()
@@ -103,7 +110,18 @@ def san_driver(backend, ctxt, check=True):
 
 
 class LVMTestCase(base.FunctionalTestCase):
-    """A driver over the VM's volume group, through cinder objects."""
+    """A driver over the VM's volume group, through cinder objects.
+
+    The driver runs as root, or as ``driver_user`` (default: the VM's
+    ``AUXO_VM_DRIVER_USER``), root then only through sudo and
+    cinder-rootwrap (service_user); the test's own checks run as root.
+    Under TCG each root command through rootwrap costs seconds, so the
+    suite as a whole runs as cinder on request
+    (``AUXO_VM_DRIVER_USER=cinder tools/storage-vm/run-tests.sh``) and
+    test_as_cinder always does.
+    """
+
+    driver_user = ENV('AUXO_VM_DRIVER_USER') or None
 
     def setUp(self):
         if not IN_VM:
@@ -112,6 +130,14 @@ class LVMTestCase(base.FunctionalTestCase):
         base.disable_privsep()
         objects.register_all()
         self.vg = ENV('AUXO_VG')
+        self.user = None
+        if self.driver_user not in (None, 'root'):
+            self.user = service_user.ServiceUser(self.driver_user)
+            # What the test makes in its directories (oslotest's private
+            # TMPDIR, self.tmp within it) stays writable by that user.
+            self.addCleanup(os.umask, os.umask(0o002))
+            service_user.share(tempfile.gettempdir(), self.user)
+            service_user.install(self.vg, self.user)
         self.conf = self.useFixture(config_fixture.Config(cfg.CONF))
         lockutils.set_defaults(self.lock_path)
         self.conf.config(lock_path=self.lock_path, group='oslo_concurrency')
@@ -151,7 +177,7 @@ class LVMTestCase(base.FunctionalTestCase):
         backend_configuration(BACKEND)
         for key, value in self.settings(**overrides).items():
             self.conf.config(group=BACKEND, **{key: value})
-        return san_driver(BACKEND, self.ctxt, setup)
+        return san_driver(BACKEND, self.ctxt, setup, self.user)
 
     def _delete_all(self):
         # Each test starts from an empty group: drop whatever it left.

@@ -18,6 +18,7 @@ the layers' headers.
 """
 
 import collections
+import os
 from unittest import mock
 
 from oslo_utils import uuidutils
@@ -118,9 +119,13 @@ class LVChildIndexTestCase(lvm_base.LVMTestCase):
         self.assertIn(self.base_lv, lvm_base.lvs(self.vg))
         base.read_pattern(self.path(v2)[0], 0x5a, 0, 4 * MiB)
 
-    def _costs(self):
-        """(LVM commands, header reads) of one of each operation now."""
+    def _costs(self, reads=None):
+        """(LVM commands, header reads) of one of each operation now.
+
+        ``reads``, a dict, gets the paths each operation read.
+        """
         counts = collections.Counter()
+        read = []
         store = self.driver.engine.volumes
         real_execute, real_read = store._execute, qemu.read_header
 
@@ -129,17 +134,22 @@ class LVChildIndexTestCase(lvm_base.LVMTestCase):
                 counts['lvm'] += 1
             return real_execute(*cmd, **kwargs)
 
-        def read_header(*args, **kwargs):
+        def read_header(path, *args, **kwargs):
             counts['headers'] += 1
-            return real_read(*args, **kwargs)
+            read.append(path)
+            return real_read(path, *args, **kwargs)
 
         costs = []
 
         def measure(operation, *args):
             counts.clear()
+            del read[:]
             result = operation(*args)
             costs.append((operation.__name__, counts['lvm'],
                           counts['headers']))
+            if reads is not None:
+                reads[operation.__name__] = [os.path.basename(p)
+                                             for p in read]
             return result
 
         vol = self.volume()
@@ -154,7 +164,10 @@ class LVChildIndexTestCase(lvm_base.LVMTestCase):
 
     def test_operations_cost_the_same_at_any_number_of_lvs(self):
         self.from_image()
-        few = self._costs()
+        few_reads, many_reads = {}, {}
+        few = self._costs(few_reads)
         for _i in range(4):
             self.from_image()
-        self.assertEqual(few, self._costs())
+        self.assertEqual(few, self._costs(many_reads),
+                         'headers read: %s, then %s' % (few_reads,
+                                                        many_reads))
