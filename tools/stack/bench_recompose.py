@@ -91,23 +91,12 @@ def reads(path, byte, offset, length):
     return out.returncode == 0 and 'verification failed' not in out.stdout
 
 
-def check_room(stack, backend, desktops):
-    """Refuse before anything is made if full copies cannot fit."""
-    st = os.statvfs(stack.mount_point(backend))
-    free = st.f_bavail * st.f_frsize
-    need = desktops * GiB * 2 + 2 * GiB
-    if free < need:
-        raise stack.StackError(
-            '%d full-copy desktops on %s need about %.0f GiB free, %s has '
-            '%.1f GiB: lower --stock-count' % (
-                desktops, backend, need / GiB, stack.mount_point(backend),
-                free / GiB))
-
-
 def run(stack, count, data_mb, concurrency, stock_count=None):
     stock_count = min(count, stock_count or count)
     stack.ensure_stock_backend()
-    check_room(stack, stack.STOCK_BACKEND, stock_count)
+    stack.check_room(stack.STOCK_BACKEND, stock_count * GiB * 2 + 2 * GiB,
+                     '%d full-copy desktops' % stock_count,
+                     'lower --stock-count')
     backends = (stack.DEFAULT_BACKEND, stack.STOCK_BACKEND)
     counts = {stack.DEFAULT_BACKEND: count, stack.STOCK_BACKEND: stock_count}
     v1 = stack.bench_image(data_mb, 'auxo-recompose-v1', 0x71)

@@ -134,19 +134,12 @@ def storm(stack, image_id, backend, count, parallel):
     return accepted, available, split(spans, driver)
 
 
-def check_room(stack, backend, count, image_data_mb):
-    st = os.statvfs(stack.mount_point(backend))
-    need = count * image_data_mb * 1024 * 1024 * 2 + 2 * GiB
-    if st.f_bavail * st.f_frsize < need:
-        raise stack.StackError(
-            '%d full copies of %d MiB on %s need about %.1f GiB free: '
-            'lower --burst or --image-data-mb' % (
-                count, image_data_mb, backend, need / GiB))
-
-
 def run(stack, count, parallel, image_data_mb):
     stack.ensure_stock_backend()
-    check_room(stack, stack.STOCK_BACKEND, count, image_data_mb)
+    stack.check_room(stack.STOCK_BACKEND,
+                     count * image_data_mb * 1024 * 1024 * 2 + 2 * GiB,
+                     '%d full copies of %d MiB' % (count, image_data_mb),
+                     'lower --burst or --image-data-mb')
     image_id = stack.bench_image(image_data_mb)
     results = {}
     try:
