@@ -23,9 +23,9 @@ LVs takes minutes under TCG):
     LUN_SIZE=700G VM_TIMEOUT=14400 tools/storage-vm/run-tests.sh \\
         'python tools/storage-vm/bench_lvm_scale.py --sizes 10,500'
 
-(Filling 500 LVs took over 80 minutes on a loaded 2-core machine: run
-it on a quiet one, with a VM timeout to match. Each size's figures are
-printed as soon as they are measured.)
+(A whole run took 89 minutes on a 2-core machine, most of it filling
+the group: give the VM a timeout to match. Each size's figures are
+printed as soon as they are measured; doc/scale.md has one run's.)
 
 Each overlay LV is sized for its worst case (a 1 GiB volume takes about
 1 GiB of the group), hence the large sparse LUN.
