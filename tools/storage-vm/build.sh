@@ -19,8 +19,11 @@ ROOTFS=$VM_DIR/rootfs
 SUITE=${SUITE:-bookworm}
 ROOTFS_SIZE=${ROOTFS_SIZE:-3G}
 HOST_PIP=${HOST_PIP:-}
+HOST_WHEEL=wheel==0.45.1
 PY_DEPS=(cinder==29.0.0 os-brick python-cinderclient rtslib-fb pbr)
 PY_DEPS+=(stestr ddt oslotest fixtures testtools)
+# cinder's coordination on etcd, for two storage nodes (failover.sh).
+PY_DEPS+=(etcd3gw)
 NOVA_DEPS=(nova libvirt-python)
 NOVA_CONSTRAINTS=$REPO/tools/hypervisor/nova-constraints.txt
 DEB_PKGS=linux-image-amd64,initramfs-tools,udev,kmod,iproute2,lvm2
@@ -85,17 +88,18 @@ run_debootstrap() {
 host_pip() {
     if [ -n "$HOST_PIP" ]; then
         echo "$HOST_PIP"
-    elif [ -x /tmp/cvenv/bin/pip ]; then
-        echo /tmp/cvenv/bin/pip
-    else
-        # Debian's own Python, the VM's: another python3 first on PATH
-        # (pyenv) would read environment markers for another version
-        # (redis wants async-timeout below 3.11.3 only).
-        if [ ! -x "$VM_DIR/hostvenv/bin/pip" ]; then
-            /usr/bin/python3 -m venv "$VM_DIR/hostvenv"
-        fi
-        echo "$VM_DIR/hostvenv/bin/pip"
+        return
     fi
+    # Debian's own Python, the VM's: another python3 first on PATH
+    # (pyenv) would read environment markers for another version
+    # (redis wants async-timeout below 3.11.3 only). libvirt-python's
+    # sdist builds with setup.py bdist_wheel: the venv needs wheel.
+    local venv=$VM_DIR/hostvenv
+    if [ ! -x "$venv/bin/wheel" ]; then
+        /usr/bin/python3 -m venv "$venv" &&
+            "$venv/bin/pip" install -q "$HOST_WHEEL" >&2 || return 1
+    fi
+    echo "$venv/bin/pip"
 }
 
 wheels() {
