@@ -115,28 +115,32 @@ def _label(name):
     return naming.parse(name).kind
 
 
-class KillingFileStore(files.FileStore):
-    """A FileStore whose changes are steps of ``killer``."""
+class Killing(object):
+    """A store whose changes are steps of ``killer`` (a mixin)."""
 
     def __init__(self, killer, *args, **kwargs):
-        super(KillingFileStore, self).__init__(*args, **kwargs)
+        super(Killing, self).__init__(*args, **kwargs)
         self.killer = killer
 
     def allocate(self, name, size_bytes):
         self.killer.step('allocate %s' % _label(name))
-        return super(KillingFileStore, self).allocate(name, size_bytes)
+        return super(Killing, self).allocate(name, size_bytes)
 
     def rename(self, old, new):
         self.killer.step('rename %s>%s' % (_label(old), _label(new)))
-        return super(KillingFileStore, self).rename(old, new)
+        return super(Killing, self).rename(old, new)
 
     def delete(self, name):
         self.killer.step('delete %s' % _label(name))
-        return super(KillingFileStore, self).delete(name)
+        return super(Killing, self).delete(name)
 
     def add_child(self, parent, child):
         self.killer.step('index %s<%s' % (_label(parent), _label(child)))
-        return super(KillingFileStore, self).add_child(parent, child)
+        return super(Killing, self).add_child(parent, child)
+
+
+class KillingFileStore(Killing, files.FileStore):
+    """A FileStore whose changes are steps of ``killer``."""
 
 
 class NoReplaceFileStore(KillingFileStore):
@@ -152,16 +156,18 @@ STORES = {'files': KillingFileStore, 'files-noreplace': NoReplaceFileStore}
 
 
 class Env(object):
-    """Engine, image cache and a work directory over one storage path."""
+    """Engine, image cache and a work directory over one storage path.
+
+    Subclasses put the engine over another store (``build``) and start
+    another driver (``startup``); ``save`` and ``restore`` bring the
+    storage back to its state after the scenario's set-up, before each
+    kill.
+    """
 
     def __init__(self, root, killer=None, store='files'):
         self.root = root
         self.mount = os.path.join(root, 'storage')
         self.killer = killer or Killer()
-        store_cls = STORES[store]
-        volumes = store_cls(self.killer, 'crash', self.mount)
-        cache = store_cls(self.killer, 'crash',
-                          os.path.join(self.mount, '_base'), create=True)
         lock_path = os.path.join(root, 'locks')
 
         def lock(name):
@@ -174,8 +180,14 @@ class Env(object):
                 kill_midway(cmd, os.path.join(root, 'midway'))
             return processutils.execute(*cmd, **kwargs)
 
-        self.engine = chain.ChainEngine(volumes, cache, qemu.QemuImg(execute),
-                                        lock)
+        self.build(store, lock, qemu.QemuImg(execute))
+
+    def build(self, store, lock, qemu_img):
+        store_cls = STORES[store]
+        volumes = store_cls(self.killer, 'crash', self.mount)
+        cache = store_cls(self.killer, 'crash',
+                          os.path.join(self.mount, '_base'), create=True)
+        self.engine = chain.ChainEngine(volumes, cache, qemu_img, lock)
         self.cache = image_cache.ImageCache(self.engine, cache, lock)
         cache.check()   # creates the cache directory, as the driver does
 
@@ -184,6 +196,19 @@ class Env(object):
             self.killer.step('download')
             shutil.copyfile(src, dest)
         return fetch
+
+    def save(self):
+        subprocess.run(['cp', '-a', '--sparse=always', self.mount,
+                        self._template], check=True)
+
+    def restore(self, scenario):
+        shutil.rmtree(self.mount, ignore_errors=True)
+        subprocess.run(['cp', '-a', '--sparse=always', self._template,
+                        self.mount], check=True)
+
+    @property
+    def _template(self):
+        return os.path.join(self.root, 'template')
 
     def startup(self):
         """Start a LocalFileDriver on the storage, as cinder-volume does.
@@ -302,20 +327,13 @@ def _check_object(env, name, layer, b_ref, a_ref, final):
 
 # -- running ---------------------------------------------------------------
 
-def _reset(template, root):
-    mount = os.path.join(root, 'storage')
-    shutil.rmtree(mount, ignore_errors=True)
-    subprocess.run(['cp', '-a', '--sparse=always', template, mount],
-                   check=True)
-
-
-def _child(root, store, scenario, ctx, killer):
+def _child(env_cls, root, store, scenario, ctx, killer):
     """Run the operation in a child that ``killer`` kills; its status."""
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            scenario.op(Env(root, killer, store), ctx)
+            scenario.op(env_cls(root, killer, store), ctx)
         except BaseException:
             with open(os.path.join(root, 'child-error'), 'w') as f:
                 f.write(traceback.format_exc())
@@ -330,18 +348,16 @@ def _child(root, store, scenario, ctx, killer):
         return 'error: %s' % f.read().strip().splitlines()[-1]
 
 
-def run(scenario, root, store='files'):
+def run(scenario, root, store='files', env_cls=Env):
     """[(k, step, outcome)] for every step of ``scenario``."""
     for sub in ('locks', 'storage'):
         os.makedirs(os.path.join(root, sub))
-    template = os.path.join(root, 'template')
-    env = Env(root, store=store)
+    env = env_cls(root, store=store)
     ctx = scenario.setup(env)
     before = capture(env, os.path.join(root, 'before'))
-    subprocess.run(['cp', '-a', '--sparse=always', env.mount, template],
-                   check=True)
+    env.save()
     recorder = Killer()
-    scenario.op(Env(root, recorder, store), ctx)
+    scenario.op(env_cls(root, recorder, store), ctx)
     after = capture(env, os.path.join(root, 'after'))
     kills = [(k, step, Killer(k)) for k, step in
              enumerate(recorder.steps, 1)]
@@ -350,15 +366,15 @@ def run(scenario, root, store='files'):
               if step.split()[-1] in RATE_LIMITED]
     rows = []
     for k, step, killer in kills:
-        _reset(template, root)
-        status = _child(root, store, scenario, ctx, killer)
+        env.restore(scenario)
+        status = _child(env_cls, root, store, scenario, ctx, killer)
         if killer.midway:
             with open(os.path.join(root, 'midway')) as f:
                 step += ' (%s)' % f.read()
         if status != 'killed':
             rows.append((k, step, 'not killed: %s' % status))
             continue
-        rows.append((k, step, _recover(Env(root, store=store), scenario,
+        rows.append((k, step, _recover(env_cls(root, store=store), scenario,
                                        ctx, before, after)))
     return rows
 
