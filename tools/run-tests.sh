@@ -11,7 +11,9 @@
 # cinder + Glance stack with this driver, the end-to-end suite, teardown),
 # hv (the nova libvirt volume drivers on real libvirt + QEMU, nova 34 in a
 # venv of its own), vm (the storage-node VM: LVM and iSCSI tests of the SAN
-# driver; it runs beside e2e and hv, its log printed when it ends).
+# driver; it runs beside e2e and hv, its log printed when it ends),
+# failover (two storage VMs on one LUN and etcd: the active node killed,
+# the standby takes over; doc/cluster.md).
 # It installs what it needs: qemu-utils from apt, tox in a venv of its own
 # (.tox-bootstrap/), pinned Python dependencies from constraints.txt.
 set -uo pipefail
@@ -19,7 +21,7 @@ set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=(tox e2e hv vm)
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(tox e2e hv vm failover)
 LOGDIR=$REPO/.test-logs
 mkdir -p "$LOGDIR"
 declare -A RESULT
@@ -93,22 +95,26 @@ if want tox; then
     ensure_tox || { echo "cannot install tox"; exit 1; }
     stage tox .tox-bootstrap/bin/tox -e pep8,genconfig,bashate,docs,releasenotes,py3,functional
 fi
-if want vm; then
+if want vm || want failover; then
     # The storage VM's suite is serial and TCG keeps about one core busy:
     # it runs beside the stack's (e2e), the two longest stages, instead of
     # after it. The image is built first, alone: the build and the other
     # stages both run apt-get. The timeout allows for the shared cores.
     stage vm-build tools/storage-vm/build.sh
-    if [ "${RESULT[vm-build]}" -eq 0 ]; then
-        export VM_TIMEOUT=${VM_TIMEOUT:-3300}
-        stage_in_background vm tools/storage-vm/run.sh
-    fi
+fi
+if want vm && [ "${RESULT[vm-build]}" -eq 0 ]; then
+    export VM_TIMEOUT=${VM_TIMEOUT:-3300}
+    stage_in_background vm tools/storage-vm/run.sh
 fi
 if want e2e; then
     stage e2e tools/stack/run-e2e.sh
 fi
 if want hv; then
     stage hv tools/hypervisor/run-tests.sh
+fi
+if want failover && [ "${RESULT[vm-build]}" -eq 0 ]; then
+    # Two storage VMs: after e2e and hv, beside the end of the vm stage.
+    VM_TIMEOUT=2400 stage failover tools/storage-vm/failover.sh
 fi
 finish_background
 
@@ -125,6 +131,8 @@ done
 # Failures again at the very end, where a reader of a long log looks first.
 failure_lines='\.\.\. FAILED|^(FAIL|ERROR): |timed out after'
 failure_lines+='|^run-e2e: (bring-up failed|teardown)'
+# failover.py's checks and failover.sh's verdict.
+failure_lines+='| FAILED(: |$)'
 for log in "$LOGDIR"/*.log; do
     [ -e "$log" ] || continue
     grep -E "$failure_lines" "$log" |

@@ -9,13 +9,21 @@
 # runs too, for tests that attach a volume as a compute node does. Then the
 # test command runs; its exit status and output go back through 9p, the
 # session is logged out and the VM powers off.
+#
+# Two storage nodes on one LUN (failover.sh) set ROLE in the params:
+# "target" is the above, its portal also reachable through QEMU's user
+# network (the host forwards a loopback port to it); "initiator" has no
+# disk of its own, logs in to TARGET_PORTAL (that forwarded port, seen from
+# the VM as 10.0.2.2) and finds the volume group the target node made.
 set -u
 export PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8
 OUT=/mnt/out
 # shellcheck source=/dev/null
-. "$OUT/params"   # IQN LUN VG TEST_CMD TEST_TIMEOUT DRIVER_USER
+. "$OUT/params"   # IQN LUN VG TEST_CMD TEST_TIMEOUT DRIVER_USER CRASH ROLE...
+ROLE=${ROLE:-single}
 PORTAL=127.0.0.1:3260
+[ "$ROLE" = initiator ] && PORTAL=$TARGET_PORTAL
 BACKING=/dev/vdb
 
 log() { echo "[vm $(date -u +%H:%M:%S)] $*"; }
@@ -56,7 +64,7 @@ base_system() {
     mkdir -p /dev/pts /dev/shm /run/lock /run/lvm /var/lock
     mount -t devpts devpts /dev/pts
     mount -t tmpfs tmpfs /dev/shm
-    hostname storage-vm
+    hostname "storage-vm${NODE:+-$NODE}"
     ip link set lo up
     for m in dm_mod dm_snapshot iscsi_tcp sd_mod sg; do
         modprobe "$m" 2>/dev/null
@@ -79,23 +87,36 @@ lvm_config() {
         /etc/lvm/lvm.conf
 }
 
-san() {
-    log "target: $IQN lun $LUN on $PORTAL backed by $BACKING"
-    tgtd --iscsi "portal=$PORTAL" || fail "tgtd did not start"
-    local i
-    for i in $(seq 50); do
-        tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break
-        sleep 0.2
+# QEMU's user network (slirp): 10.0.2.2 is the host's loopback.
+network() {
+    [ "$ROLE" = single ] && return 0
+    modprobe virtio_net 2>/dev/null
+    step 60 udevadm settle
+    local dev='' d
+    for d in /sys/class/net/*; do
+        [ "${d##*/}" = lo ] || { dev=${d##*/}; break; }
     done
-    step 20 tgtadm --lld iscsi --op new --mode target --tid 1 -T "$IQN"
-    step 20 tgtadm --lld iscsi --op new --mode logicalunit --tid 1 \
-        --lun "$LUN" -b "$BACKING"
-    step 20 tgtadm --lld iscsi --op bind --mode target --tid 1 -I ALL
+    [ -n "$dev" ] || fail "no network interface"
+    step 10 ip link set "$dev" up
+    step 10 ip addr add 10.0.2.15/24 dev "$dev"
+    step 10 ip route add default via 10.0.2.2
+    log "network: 10.0.2.15 on $dev"
+}
+
+login() {
+    # Two nodes with one initiator name would take each other's session.
+    if [ -n "${NODE:-}" ]; then
+        echo "InitiatorName=iqn.2004-10.com.debian:01:storagevm-$NODE" \
+            > /etc/iscsi/initiatorname.iscsi
+    fi
     step 20 iscsid
-    step 60 iscsiadm -m discovery -t sendtargets -p "$PORTAL"
+    # A node record of its own, not discovery: the target would answer
+    # with its address inside its VM, which the other VM cannot reach.
+    step 60 iscsiadm -m node -o new -T "$IQN" -p "$PORTAL"
     step 60 iscsiadm -m node -T "$IQN" -p "$PORTAL" --login
     step 60 udevadm settle
     LUN_LINK=/dev/disk/by-path/ip-$PORTAL-iscsi-$IQN-lun-$LUN
+    local i
     for i in $(seq 100); do
         [ -e "$LUN_LINK" ] && break
         sleep 0.2
@@ -103,6 +124,36 @@ san() {
     [ -e "$LUN_LINK" ] || fail "no $LUN_LINK after login"
     log "LUN is $(readlink -f "$LUN_LINK")"
     lvm_config "$LUN_LINK"
+}
+
+# The second node: the volume group is the target node's.
+san_initiator() {
+    log "initiator of $IQN lun $LUN at $PORTAL"
+    login
+    local _
+    for _ in $(seq 60); do
+        vgs "$VG" >/dev/null 2>&1 && return 0
+        sleep 2
+    done
+    fail "volume group $VG not found on the LUN"
+}
+
+san() {
+    [ "$ROLE" = initiator ] && { san_initiator; return; }
+    log "target: $IQN lun $LUN on $PORTAL backed by $BACKING"
+    local listen=$PORTAL
+    [ "$ROLE" = target ] && listen=0.0.0.0:3260
+    tgtd --iscsi "portal=$listen" || fail "tgtd did not start"
+    local _
+    for _ in $(seq 50); do
+        tgtadm --lld iscsi --op show --mode sys >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    step 20 tgtadm --lld iscsi --op new --mode target --tid 1 -T "$IQN"
+    step 20 tgtadm --lld iscsi --op new --mode logicalunit --tid 1 \
+        --lun "$LUN" -b "$BACKING"
+    step 20 tgtadm --lld iscsi --op bind --mode target --tid 1 -I ALL
+    login
     step 60 pvcreate -q --metadatasize 64m "$LUN_LINK"
     step 60 vgcreate -q -s 4M "$VG" "$LUN_LINK"
 }
@@ -154,13 +205,15 @@ python_env() {
     export AUXO_STORAGE_VM=1 AUXO_VG=$VG AUXO_ISCSI_IQN=$IQN
     export AUXO_ISCSI_PORTAL=$PORTAL AUXO_ISCSI_LUN=$LUN
     export AUXO_LUN_LINK=$LUN_LINK AUXO_LUN_BACKING=$BACKING
-    export AUXO_VM_DRIVER_USER=${DRIVER_USER:-}
+    export AUXO_VM_DRIVER_USER=${DRIVER_USER:-} AUXO_VM_CRASH=${CRASH:-}
 }
 
 main() {
     log "init started"
     base_system
-    hypervisor
+    network
+    # The compute side is for the single node's tests only.
+    [ "$ROLE" = single ] && hypervisor
     san
     log "volume group $VG is on the LUN"
     python_env

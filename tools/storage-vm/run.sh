@@ -8,7 +8,11 @@
 # Environment: SRC_DIR (the tree to test, default this repo), VM_OUT
 # (result directory, default .vm/run), LUN_SIZE, VM_MEM, VM_TIMEOUT,
 # AUXO_VM_DRIVER_USER (cinder: every LVM test runs its driver as that user,
-# through sudo and cinder-rootwrap; lvm/base.py).
+# through sudo and cinder-rootwrap; lvm/base.py), AUXO_VM_CRASH (the
+# crash matrix on LVM, lvm/test_crash.py: all, or scenario names); for
+# one of two storage nodes on one LUN (failover.sh): VM_ROLE (target or
+# initiator), VM_NODE (its name), VM_HOSTFWD (QEMU hostfwd rules of its
+# user network), VM_TARGET_PORTAL (the initiator's) and VM_PIDFILE.
 #
 # The repo is shared read-only; a fresh sparse raw file is the SAN LUN.
 set -euo pipefail
@@ -44,6 +48,10 @@ qemu-img create -q -f raw "$OUT/lun.img" "$LUN_SIZE"
     printf 'TEST_CMD=%q\n' "$TEST_CMD"
     printf 'TEST_TIMEOUT=%q\n' "$((VM_TIMEOUT - 120))"
     printf 'DRIVER_USER=%q\n' "${AUXO_VM_DRIVER_USER:-}"
+    printf 'CRASH=%q\n' "${AUXO_VM_CRASH:-}"
+    printf 'ROLE=%q\n' "${VM_ROLE:-single}"
+    printf 'NODE=%q\n' "${VM_NODE:-}"
+    printf 'TARGET_PORTAL=%q\n' "${VM_TARGET_PORTAL:-}"
 } > "$OUT/params"
 
 start=$(date +%s)
@@ -54,7 +62,14 @@ QEMU+=(-serial stdio -kernel "$VM_DIR/vmlinuz" -initrd "$VM_DIR/initrd.img")
 KERNEL_ARGS="root=/dev/vda rw console=ttyS0 init=/sbin/auxo-init panic=-1"
 QEMU+=(-append "$KERNEL_ARGS quiet")
 QEMU+=(-drive "file=$OUT/root.qcow2,format=qcow2,if=virtio,cache=unsafe")
-QEMU+=(-drive "file=$OUT/lun.img,format=raw,if=virtio,cache=unsafe")
+if [ "${VM_ROLE:-single}" != initiator ]; then
+    QEMU+=(-drive "file=$OUT/lun.img,format=raw,if=virtio,cache=unsafe")
+fi
+if [ -n "${VM_ROLE:-}" ]; then
+    QEMU+=(-netdev "user,id=net0${VM_HOSTFWD:+,$VM_HOSTFWD}")
+    QEMU+=(-device "virtio-net-pci,netdev=net0")
+fi
+[ -n "${VM_PIDFILE:-}" ] && QEMU+=(-pidfile "$VM_PIDFILE")
 SHARE=security_model=none
 QEMU+=(-virtfs "local,path=$SRC_DIR,mount_tag=repo,$SHARE,readonly=on,id=repo")
 QEMU+=(-virtfs "local,path=$OUT,mount_tag=out,$SHARE,id=out")

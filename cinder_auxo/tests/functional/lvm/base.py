@@ -95,6 +95,49 @@ def backend_configuration(backend):
     return conf
 
 
+def backend_settings(vg, workdir, **overrides):
+    """The VM's storage section: its VG on the LUN the VM logged in to."""
+    portal_ip, port = ENV('AUXO_ISCSI_PORTAL').rsplit(':', 1)
+    values = {
+        'volume_backend_name': BACKEND,
+        'iscsi_helper': 'iscsisan',
+        'iscsi_protocol': 'iscsi',
+        'iscsi_ip_address': portal_ip,
+        'iscsi_port': int(port),
+        'iscsi_target_prefix': ENV('AUXO_ISCSI_IQN'),
+        'target_lun': int(ENV('AUXO_ISCSI_LUN')),
+        'volume_group': vg,
+        'volume_clear': 'zero',
+        'volume_clear_size': 1,
+        'image_volume_cache_enabled': True,
+        'image_base_path': '',
+        'image_format': 'qcow2',
+        'san_lvm_conf_dir': os.path.join(workdir, 'lvm'),
+    }
+    values.update(overrides)
+    return values
+
+
+def configure_cinder(workdir, backend_url=None):
+    """cinder's options for a driver outside a test case; its coordinator.
+
+    Locks, conversion and state under ``workdir``; coordination on
+    ``backend_url`` (default: files under ``workdir``).
+    """
+    base.disable_privsep()
+    objects.register_all()
+    locks = os.path.join(workdir, 'locks')
+    os.makedirs(locks, exist_ok=True)
+    lockutils.set_defaults(locks)
+    cfg.CONF.set_override('lock_path', locks, group='oslo_concurrency')
+    cfg.CONF.set_override('image_conversion_dir',
+                          os.path.join(workdir, 'conv'))
+    cfg.CONF.set_override('state_path', workdir)
+    cfg.CONF.set_override('backend_url', backend_url or 'file://' + locks,
+                          group='coordination')
+    coordination.COORDINATOR.start()
+
+
 def san_driver(backend, ctxt, check=True, user=None):
     """An LVMSANDriver on cfg.CONF's ``backend``, set up as at start-up.
 
@@ -153,25 +196,7 @@ class LVMTestCase(base.FunctionalTestCase):
         self.addCleanup(self._delete_all)
 
     def settings(self, **overrides):
-        portal_ip, port = ENV('AUXO_ISCSI_PORTAL').rsplit(':', 1)
-        values = {
-            'volume_backend_name': BACKEND,
-            'iscsi_helper': 'iscsisan',
-            'iscsi_protocol': 'iscsi',
-            'iscsi_ip_address': portal_ip,
-            'iscsi_port': int(port),
-            'iscsi_target_prefix': ENV('AUXO_ISCSI_IQN'),
-            'target_lun': int(ENV('AUXO_ISCSI_LUN')),
-            'volume_group': self.vg,
-            'volume_clear': 'zero',
-            'volume_clear_size': 1,
-            'image_volume_cache_enabled': True,
-            'image_base_path': '',
-            'image_format': 'qcow2',
-            'san_lvm_conf_dir': os.path.join(self.tmp, 'lvm'),
-        }
-        values.update(overrides)
-        return values
+        return backend_settings(self.vg, self.tmp, **overrides)
 
     def make_driver(self, setup=True, **overrides):
         backend_configuration(BACKEND)
