@@ -11,9 +11,14 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Print the crash matrix of the file store: operation x step -> outcome.
+"""Print the crash matrix: store x operation x step -> outcome.
 
     .tox/functional/bin/python tools/bench_crash.py [scenario name ...]
+    tools/storage-vm/run.sh 'python tools/bench_crash.py --lvm [name ...]'
+
+The file store both ways (with and without atomic replace); with --lvm
+(in the storage VM) the VM's volume group instead, restarted through
+LVMSANDriver (cinder_auxo/tests/functional/lvm/crash.py).
 
 Each operation is killed with SIGKILL when its k-th step (qemu-img run,
 store allocate/rename/delete, download) begins, for every k; start-up
@@ -22,6 +27,7 @@ cinder_auxo/tests/functional/crash/harness.py). Exit status 1 if any cell
 is not ``ok``.
 """
 
+import functools
 import sys
 import tempfile
 import time
@@ -33,6 +39,8 @@ from oslo_log import log as logging
 
 
 def main(names):
+    lvm = '--lvm' in names
+    names = [n for n in names if n != '--lvm']
     logging.register_options(logging.cfg.CONF)
     logging.cfg.CONF([], project='bench_crash')
     logging.set_defaults(default_log_levels=['cinder_auxo=ERROR'])
@@ -41,13 +49,22 @@ def main(names):
     failed = 0
     cells = 0
     start = time.time()
-    for store in harness.STORES:
+    if lvm:
+        from cinder_auxo.tests.functional.lvm import base as lvm_base
+        from cinder_auxo.tests.functional.lvm import crash
+        work = tempfile.mkdtemp()
+        lvm_base.configure_cinder(work)
+        stores = {crash.STORE: crash.run}
+    else:
+        stores = {store: functools.partial(harness.run, store=store)
+                  for store in harness.STORES}
+    for store, run in stores.items():
         for cls in scenarios.ALL:
             if names and cls.name not in names:
                 continue
             with tempfile.TemporaryDirectory(
-                    dir=harness.scratch_root()) as root:
-                rows = harness.run(cls(), root, store)
+                    dir=None if lvm else harness.scratch_root()) as root:
+                rows = run(cls(), root)
             for k, step, outcome in rows:
                 cells += 1
                 failed += outcome != harness.OK
