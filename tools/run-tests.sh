@@ -12,7 +12,7 @@
 # cinder + Glance stack with this driver, the end-to-end suite, teardown),
 # hv (the nova libvirt volume drivers on real libvirt + QEMU, nova 34 in a
 # venv of its own), vm (the storage-node VM: LVM and iSCSI tests of the SAN
-# driver; it runs beside e2e and hv, its log printed when it ends),
+# driver),
 # failover (on request: two storage VMs on one LUN and etcd, the active
 # node killed, the standby takes over; doc/cluster.md).
 # It installs what it needs: qemu-utils from apt, tox in a venv of its own
@@ -66,48 +66,11 @@ stage() {
     echo "== stage $name: exit $rc in $((SECONDS - start)) s"
 }
 
-declare -A BACKGROUND
-declare -A BG_START
-
-stage_in_background() {
-    # stage_in_background NAME COMMAND...: as stage, beside the next ones;
-    # its log is printed when finish_background collects it.
-    local name=$1
-    shift
-    echo "== stage $name (in the background): $*"
-    BG_START[$name]=$SECONDS
-    "$@" > "$LOGDIR/$name.log" 2>&1 &
-    BACKGROUND[$name]=$!
-}
-
-finish_background() {
-    local name rc
-    for name in "${!BACKGROUND[@]}"; do
-        wait "${BACKGROUND[$name]}"
-        rc=$?
-        RESULT[$name]=$rc
-        echo "== stage $name: output"
-        cat "$LOGDIR/$name.log"
-        echo "== stage $name: exit $rc in $((SECONDS - BG_START[$name])) s"
-    done
-}
-
 ensure_apt qemu-utils python3-venv git
 
 if want tox; then
     ensure_tox || { echo "cannot install tox"; exit 1; }
     stage tox .tox-bootstrap/bin/tox -e pep8,genconfig,bashate,docs,releasenotes,py3,functional
-fi
-if want vm || want failover; then
-    # The storage VM's suite is serial and TCG keeps about one core busy:
-    # it runs beside the stack's (e2e), the two longest stages, instead of
-    # after it. The image is built first, alone: the build and the other
-    # stages both run apt-get. The timeout allows for the shared cores.
-    stage vm-build tools/storage-vm/build.sh
-fi
-if want vm && [ "${RESULT[vm-build]}" -eq 0 ]; then
-    export VM_TIMEOUT=${VM_TIMEOUT:-3300}
-    stage_in_background vm tools/storage-vm/run.sh
 fi
 if want e2e; then
     stage e2e tools/stack/run-e2e.sh
@@ -115,11 +78,17 @@ fi
 if want hv; then
     stage hv tools/hypervisor/run-tests.sh
 fi
-if want failover && [ "${RESULT[vm-build]}" -eq 0 ]; then
-    # Two storage VMs: after e2e and hv, beside the end of the vm stage.
-    VM_TIMEOUT=2400 stage failover tools/storage-vm/failover.sh
+# The storage VM's suite after the stack's, not beside it: on two cores
+# the two TCG loads side by side took longer than one after the other.
+if want vm || want failover; then
+    stage vm-build tools/storage-vm/build.sh
 fi
-finish_background
+if want vm && [ "${RESULT[vm-build]}" -eq 0 ]; then
+    VM_TIMEOUT=${VM_TIMEOUT:-2700} stage vm tools/storage-vm/run.sh
+fi
+if want failover && [ "${RESULT[vm-build]}" -eq 0 ]; then
+    VM_TIMEOUT=${VM_TIMEOUT:-2400} stage failover tools/storage-vm/failover.sh
+fi
 
 # One closing line for every stestr run of the stages above.
 passed=0
