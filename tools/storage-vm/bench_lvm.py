@@ -36,16 +36,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
 from cinder import context as cinder_context  # noqa: E402
-from cinder import coordination  # noqa: E402
 from cinder.tests.unit import fake_volume  # noqa: E402
-from cinder.volume import configuration  # noqa: E402
-from cinder.volume import driver as cinder_driver  # noqa: E402
-from cinder.volume.drivers import lvm as lvm_driver  # noqa: E402
-from oslo_concurrency import lockutils  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 from oslo_utils import uuidutils  # noqa: E402
 
-from cinder_auxo.drivers import lvmsan  # noqa: E402
 from cinder_auxo.tests.functional import base  # noqa: E402
 from cinder_auxo.tests.functional.lvm import base as lvm_base  # noqa: E402
 from cinder_auxo.tests.functional import test_local_driver  # noqa: E402
@@ -57,27 +51,14 @@ BACKEND = lvm_base.BACKEND
 
 def make_driver(tmp, cache):
     """A driver on the VG; each setting gets a cinder.conf section."""
-    env = os.environ
-    ip, port = env['AUXO_ISCSI_PORTAL'].rsplit(':', 1)
     group = BACKEND if cache else BACKEND + '-nocache'
-    conf = configuration.Configuration(cinder_driver.volume_opts,
-                                       config_group=group)
-    for opts in (cinder_driver.image_opts, lvm_driver.volume_opts,
-                 lvmsan.DRIVER_OPTS):
-        conf.append_config_values(opts)
-    values = {'volume_backend_name': group, 'iscsi_helper': 'iscsisan',
-              'iscsi_ip_address': ip, 'iscsi_port': int(port),
-              'iscsi_target_prefix': env['AUXO_ISCSI_IQN'],
-              'target_lun': int(env['AUXO_ISCSI_LUN']),
-              'volume_group': env['AUXO_VG'], 'volume_clear': 'none',
-              'image_volume_cache_enabled': cache, 'image_format': 'qcow2',
-              'san_lvm_conf_dir': os.path.join(tmp, 'lvm')}
+    lvm_base.backend_configuration(group)
+    values = lvm_base.backend_settings(
+        os.environ['AUXO_VG'], tmp, volume_backend_name=group,
+        volume_clear='none', image_volume_cache_enabled=cache)
     for key, value in values.items():
         cfg.CONF.set_override(key, value, group=group)
-    drv = lvmsan.LVMSANDriver(configuration=conf)
-    drv.do_setup(None)
-    drv.check_for_setup_error()
-    return drv
+    return lvm_base.san_driver(group, None)
 
 
 def start(prefix):
@@ -89,12 +70,7 @@ def start(prefix):
         sys.exit(lvm_base.SKIP_REASON)
     tmp = tempfile.mkdtemp(prefix=prefix)
     cfg.CONF([], project='cinder')
-    base.disable_privsep()
-    lockutils.set_defaults(os.path.join(tmp, 'locks'))
-    cfg.CONF.set_override('image_conversion_dir', os.path.join(tmp, 'conv'))
-    cfg.CONF.set_override('backend_url', 'file://%s' % tmp,
-                          group='coordination')
-    coordination.COORDINATOR.start()
+    lvm_base.configure_cinder(tmp)
     return tmp
 
 
