@@ -504,13 +504,19 @@ def ensure_guest_images(stack, paths):
     return {'kernel_id': ids['aki'], 'ramdisk_id': ids['ari']}
 
 
+def ensure_venv(stack):
+    """nova's venv and what building it needs (libvirt-python)."""
+    ensure_host_packages(stack)
+    venv = Paths(stack).venv
+    stack.ensure_venv(venv, PACKAGES, CONSTRAINTS, editable=stack.REPO)
+    stack.remove_sqlite_retry(venv)
+
+
 def up(stack):
     """Install, configure and start the compute part; its state."""
     started = time.monotonic()
     paths = Paths(stack)
-    ensure_host_packages(stack)
-    stack.ensure_venv(paths.venv, PACKAGES, CONSTRAINTS, editable=stack.REPO)
-    stack.remove_sqlite_retry(paths.venv)
+    ensure_venv(stack)
     write_configs(stack, paths)
     if not any(stack.running(n) for n in SERVICES[3:]):
         sync_databases(stack, paths)
