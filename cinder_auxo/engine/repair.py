@@ -38,6 +38,8 @@ the driver takes requests, in this order:
    it, once that format is proven (``record_backing_format``).
 """
 
+import contextlib
+
 from cinder.image import format_inspector
 from oslo_log import log as logging
 
@@ -52,6 +54,15 @@ Layer = layer_mod.Layer
 
 def repair(engine):
     """Returns the names of the work files removed."""
+    with contextlib.ExitStack() as held:
+        # Each step walks every layer: a store whose listing costs a
+        # command answers from one (the caller holds the chain lock).
+        for store in engine.stores:
+            held.enter_context(store.cached_names())
+        return _repair(engine)
+
+
+def _repair(engine):
     missing, stale = engine.index.check()
     if missing or stale:
         LOG.warning('Child index of %(storage)s: %(missing)d entries added, '

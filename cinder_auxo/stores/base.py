@@ -173,6 +173,16 @@ class Store(object, metaclass=abc.ABCMeta):
         """
         return [(name, None) for name in self.list()]
 
+    @contextlib.contextmanager
+    def cached_names(self):
+        """``exists`` and ``list`` may answer from one listing meanwhile.
+
+        For a caller holding the chain lock, which walks every layer
+        (start-up repair): then only this store adds, renames or removes
+        its names. A store whose listing is cheap ignores it.
+        """
+        yield
+
     def listing_stamp(self):
         """A value that changes when a name is added, removed or renamed.
 

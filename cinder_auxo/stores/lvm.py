@@ -45,6 +45,7 @@ the metadata lock, like any metadata change) before a header names that
 parent, and the tags go with the LV when it is removed.
 """
 
+import contextlib
 import json
 import os
 
@@ -125,6 +126,8 @@ class LVMStore(base.Store):
         self.volume_clear_size = volume_clear_size
         self.volume_clear_ionice = volume_clear_ionice
         self._vg = None
+        # The layer names while cached_names() runs, else None.
+        self._names = None
 
     def __repr__(self):
         return 'LVMStore(%s)' % self.vg_name
@@ -272,10 +275,41 @@ class LVMStore(base.Store):
 
     def exists(self, name):
         self.path(name)
+        if self._names is not None:
+            return name in self._names
         return self.vg.get_volume(lv_name(name)) is not None
 
     def list(self):
+        if self._names is not None:
+            return sorted(self._names)
         return sorted(self._lv_bytes())
+
+    @contextlib.contextmanager
+    def cached_names(self):
+        # Every lvs reads the whole group's metadata: a walk over N layers
+        # asking LVM about each costs O(N) commands of O(N) work each.
+        # allocate, delete and rename keep the listing right; one that
+        # fails drops it, and LVM is asked again.
+        self._names = set(self.list())
+        try:
+            yield
+        finally:
+            self._names = None
+
+    @contextlib.contextmanager
+    def _changing(self):
+        """A change of names: if it fails, nobody knows which exist."""
+        try:
+            yield
+        except Exception:
+            self._names = None
+            raise
+
+    def _listed(self, added=None, removed=None):
+        if self._names is not None:
+            self._names.discard(removed)
+            if added is not None:
+                self._names.add(added)
 
     def size(self, name):
         try:
@@ -306,10 +340,11 @@ class LVMStore(base.Store):
         self.path(name)
         mib = max(1, -(-int(size_bytes) // units.Mi))
         try:
-            with self.metadata_lock():
+            with self._changing(), self.metadata_lock():
                 self.vg.create_volume(lv_name(name), '%dm' % mib)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvcreate')
+        self._listed(added=name)
         return self.path(name)
 
     def delete(self, name):
@@ -334,21 +369,23 @@ class LVMStore(base.Store):
         try:
             # Only the removal: clearing (minutes, maybe) writes no
             # metadata.
-            with self.metadata_lock():
+            with self._changing(), self.metadata_lock():
                 self.vg.delete(lv)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvremove')
+        self._listed(removed=name)
 
     def rename(self, old, new):
         # brick's rename_volume goes through privsep without our device
         # filter: run lvrename here, filtered like every other command.
         self.path(new)
         try:
-            with self.metadata_lock():
+            with self._changing(), self.metadata_lock():
                 self._lvm_cmd('lvrename', self.vg_name, lv_name(old),
                               lv_name(new))
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, new, 'lvrename')
+        self._listed(added=new, removed=old)
 
     def grow(self, name, size_bytes):
         current = self.size(name)

@@ -377,6 +377,53 @@ class LVMStoreTestCase(base.TestCase):
         self.assertIn('--readonly', lvs)
         self.assertIn('LVM_SYSTEM_DIR=%s' % self.conf_dir, lvs)
 
+    def test_cached_names_answer_from_one_listing(self):
+        # A start-up walk asks about every layer several times; each lvs
+        # reads the whole group. Inside cached_names only the first does,
+        # and the store's own changes keep the answers right.
+        a, b, c = ('volume-%s' % U, 'snapshot-%s' % U, 'layer-%s' % U)
+        self.store.volume_clear = 'none'
+        self.execute.on_tool('lvs', (lvs_json(
+            ('volume-%s' % U, 2 ** 20), ('_snapshot-%s' % U, 2 ** 20)), ''))
+        with self.store.cached_names():
+            self.assertEqual([b, a], self.store.list())
+            self.assertEqual((True, True, False), tuple(
+                self.store.exists(n) for n in (a, b, c)))
+            self.store.allocate(c, 1)
+            self.store.rename(a, 'volume-%s.raw' % U)
+            self.assertEqual((False, True), (
+                self.store.exists(a), self.store.exists('volume-%s.raw' % U)))
+            self.assertEqual([c, b, 'volume-%s.raw' % U], self.store.list())
+            self.execute.on_tool('lvs', (lvs_json(('_snapshot-%s' % U,
+                                                   2 ** 20)), ''))
+            self.store.delete(b)
+            self.assertFalse(self.store.exists(b))
+        # One listing for the walk; delete reads the sizes it clears by.
+        self.assertEqual(2, len(self.execute.tool_calls('lvs')))
+        self.assertEqual(0, len(self.execute.tool_calls('lvdisplay')))
+        # Outside, LVM is asked again.
+        self.store.list()
+        self.assertEqual(3, len(self.execute.tool_calls('lvs')))
+
+    @ddt.data('lvcreate', 'lvrename', 'lvremove')
+    def test_a_failed_change_drops_the_cached_names(self, tool):
+        self.store.volume_clear = 'none'
+        self.execute.on_tool('lvs', (lvs_json(('volume-%s' % U, 2 ** 20)),
+                                     ''))
+        self.execute.on_tool(tool, base.process_error('  Device busy'))
+        # brick settles udev (through privsep) before retrying lvremove.
+        mock.patch('cinder.privsep.lvm.udevadm_settle', autospec=True).start()
+        change = {'lvcreate': lambda: self.store.allocate('layer-%s' % U, 1),
+                  'lvrename': lambda: self.store.rename(
+                      'volume-%s' % U, 'layer-%s' % U),
+                  'lvremove': lambda: self.store.delete('volume-%s' % U)}
+        with self.store.cached_names():
+            self.assertRaises(exception.StorageUnavailable, change[tool])
+            before = len(self.execute.tool_calls('lvs'))
+            self.assertEqual(['volume-%s' % U], self.store.list())
+            self.assertEqual(before + 1,
+                             len(self.execute.tool_calls('lvs')))
+
     def test_capacity(self):
         total, free = self.store.capacity()
         self.assertEqual((4 * 2 ** 30, int(1.5 * 2 ** 30)), (total, free))
@@ -431,6 +478,11 @@ class LVMStoreTestCase(base.TestCase):
         self.clear.side_effect = lambda *a, **k: self.execute.held_at.append(
             (['clear'], tuple(self.locks.held)))
         store = self.store
+
+        def walk_cached():
+            with store.cached_names():
+                store.exists(vol)
+
         operations = [
             ('write_conf', store.write_conf),
             ('lun_devices', store.lun_devices),
@@ -439,6 +491,7 @@ class LVMStoreTestCase(base.TestCase):
             ('owns', lambda: store.owns(store.path(vol))),
             ('exists', lambda: store.exists(vol)),
             ('list', store.list),
+            ('cached_names', walk_cached),
             ('size', lambda: store.size(vol)),
             ('capacity', store.capacity),
             ('is_active', lambda: store.is_active(vol)),

@@ -171,3 +171,28 @@ class LVChildIndexTestCase(lvm_base.LVMTestCase):
         self.assertEqual(few, self._costs(many_reads),
                          'headers read: %s, then %s' % (few_reads,
                                                         many_reads))
+
+    def _start_up_lvm_commands(self):
+        """LVM commands of the start-up repair (``engine.cleanup``) now."""
+        store = self.driver.engine.volumes
+        real_execute = store._execute
+        commands = []
+
+        def execute(*cmd, **kwargs):
+            if any(c in lvm_store.LVM_TOOLS for c in cmd[:4]):
+                commands.append(cmd)
+            return real_execute(*cmd, **kwargs)
+
+        with mock.patch.object(store, '_execute', execute):
+            self.assertEqual([], self.driver.engine.cleanup())
+        return len(commands)
+
+    def test_start_up_asks_lvm_the_same_at_any_number_of_lvs(self):
+        # Each lvs reads the whole group's metadata: asking it about each
+        # layer made a start-up at N layers cost N such reads, times the
+        # repair's steps.
+        self.from_image()
+        few = self._start_up_lvm_commands()
+        for _i in range(4):
+            self.from_image()
+        self.assertEqual(few, self._start_up_lvm_commands())
