@@ -513,10 +513,13 @@ def ensure_venv(stack):
 
 
 def up(stack):
-    """Install, configure and start the compute part; its state."""
+    """Configure and start the compute part; its state.
+
+    Its venv is built first, beside the others (``ensure_venv``, called
+    by auxo-stack's ``ensure_venvs``).
+    """
     started = time.monotonic()
     paths = Paths(stack)
-    ensure_venv(stack)
     write_configs(stack, paths)
     if not any(stack.running(n) for n in SERVICES[3:]):
         sync_databases(stack, paths)
