@@ -37,6 +37,7 @@ attach. doc/attach-lvmsan.md explains the connection info and what a
 consumer host does with it.
 """
 
+import contextlib
 import os
 
 from cinder import coordination
@@ -81,7 +82,10 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
     VERSION = '1.0.0'
     # Third-party, not in cinder's tree: no CI of cinder's own covers it.
     CI_WIKI_NAME = None
-    SUPPORTS_ACTIVE_ACTIVE = False
+    # A cluster's services all write the group: each refreshes its view
+    # of the LVs under the locks and repairs only its own work
+    # (doc/cluster.md). Refused with host-local locks (base driver).
+    SUPPORTS_ACTIVE_ACTIVE = True
 
     def __init__(self, *args, **kwargs):
         super(LVMSANDriver, self).__init__(*args, **kwargs)
@@ -110,12 +114,32 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
 
     # -- set-up ----------------------------------------------------------
 
+    @property
+    def _writer(self):
+        """This service's name while a cluster's services share the group.
+
+        None (the default, one cinder-volume writes the group) outside a
+        cluster.
+        """
+        return self.host if self.cluster_name else None
+
     def _lock(self, name):
         # The VG may be reached by several cinder-volume services: the
         # lock is cinder's coordination lock (tooz), not a host-local one.
         # Order: image-<id>, then chain, then vg-metadata (stores/lvm.py).
-        return coordination.COORDINATOR.get_lock(
+        lock = coordination.COORDINATOR.get_lock(
             'auxo-lvmsan-%s-%s' % (self.configuration.volume_group, name))
+        if name == 'vg-metadata' or not self._writer:
+            return lock
+        return self._refreshed(lock)
+
+    @contextlib.contextmanager
+    def _refreshed(self, lock):
+        # Other writers change LVs under this lock: what this host's
+        # devices show may be older (LVMStore.refresh_view).
+        with lock:
+            self.engine.volumes.refresh_view()
+            yield
 
     def _vg_metadata_lock(self):
         return self._lock('vg-metadata')
@@ -129,7 +153,8 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
             self._vg_metadata_lock, root_helper=utils.get_root_helper(),
             volume_clear=conf.volume_clear,
             volume_clear_size=conf.volume_clear_size,
-            volume_clear_ionice=conf.volume_clear_ionice)
+            volume_clear_ionice=conf.volume_clear_ionice,
+            writer=self._writer)
         engine = chain.ChainEngine(
             store, store, qemu.QemuImg(self._execute), self._lock,
             max_depth=conf.image_cache_max_chain_depth)

@@ -21,7 +21,8 @@ the driver takes requests, in this order:
    (``index.ChildIndex.check``): the steps below look children up;
 1. a volume's next top (``.tmp-<volume>.next``) is published if the volume
    has no top any more (a snapshot froze it), else removed; other work
-   files (``.tmp-*``) and raw exports (``export-*``) are removed;
+   files (``.tmp-*``: those this writer made, when several share the
+   store) and raw exports (``export-*``) are removed;
 2. a raw layer published beside a volume's qcow2 top by an interrupted
    ``replace_volume`` is removed (nothing was written into it yet);
 3. a layer whose backing snapshot is gone is re-pointed: at ``merge-<id>``
@@ -116,6 +117,11 @@ def _work_file(engine, store, name, removed):
                     'snapshot or revert)', store.path(name), volume_id)
         engine.rename_layer(Layer(store, name),
                             naming.layer(naming.VOLUME, volume_id))
+        return
+    if volume_id is None and not store.owns_work(name):
+        # Another writer's (several share the store): maybe being filled.
+        # A next top is made under the chain lock held here: never live.
+        LOG.info('Leaving %s to the writer that made it', store.path(name))
         return
     LOG.warning('Removing %s left by an interrupted operation',
                 store.path(name))

@@ -126,6 +126,22 @@ class Store(object, metaclass=abc.ABCMeta):
         """
         yield self.path(name)
 
+    def owns_work(self, name):
+        """May start-up repair remove the work layer ``name``?
+
+        Only the writer that made it may, while other writers share the
+        store: it could be theirs, still being filled.
+        """
+        return True
+
+    def refresh_view(self):
+        """Block stores: make this host's devices match the layers now.
+
+        For a store that several writers change (a clustered SAN group),
+        run by the driver each time it takes a lock other writers change
+        layers under.
+        """
+
     def activate(self, name):
         """Block stores: make the layer's device node usable."""
 

@@ -38,6 +38,14 @@ it, so it may be taken both inside the chain lock (topology changes) and
 without it (work layers of a download or a copy). Reading, activating and
 clearing write no metadata and take no lock.
 
+Several writers (a cinder cluster, doc/cluster.md) each see the group
+through device-mapper devices of their own, made when they activated an
+LV; another writer's rename, removal or extension leaves them stale.
+``refresh_view`` puts this host's devices right, and the driver runs it
+each time it takes a lock under which layers change. Work layers carry
+their writer's tag, so that a writer's start-up repair removes only its
+own.
+
 The child index (``Store.indexed``, doc/scale.md) lives in the VG metadata
 too: one tag ``auxo.child:<child layer>`` on the parent's LV per entry.
 Every host on the group reads the same index, a tag is written (under
@@ -73,6 +81,11 @@ METADATA_TOOLS = frozenset(['lvcreate', 'lvremove', 'lvrename', 'lvextend'])
 TAG_OPTIONS = frozenset(['--addtag', '--deltag'])
 # LV tag of a child index entry; layer names only use tag characters.
 CHILD_TAG = 'auxo.child:'
+# LV tag of the writer that made a work layer, when several write.
+WRITER_TAG = 'auxo.writer:'
+# The characters LVM accepts in a tag (lvm(8), "tags").
+_TAG_CHARS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+                       '0123456789_+.-/=!:&#')
 _RESERVED_PREFIX = 'snapshot'
 _MANGLE = '_'
 lv_name = hv_lvm.lv_name
@@ -84,6 +97,12 @@ def is_metadata_write(argv):
         return False
     return argv[0] in METADATA_TOOLS or (
         argv[0] == 'lvchange' and bool(TAG_OPTIONS.intersection(argv)))
+
+
+def writer_tag(writer):
+    """The LV tag naming ``writer`` (a cinder host name, ``node@backend``)."""
+    return WRITER_TAG + ''.join(c if c in _TAG_CHARS else '_'
+                                for c in writer)
 
 
 def layer_name(lv):
@@ -104,6 +123,9 @@ class LVMStore(base.Store):
     :param conf_dir: where this store's ``lvm.conf`` is written.
     :param metadata_lock: callable() -> context manager: the group's
         metadata lock, storage-wide (see the module's docstring).
+    :param writer: None while this is the group's one writer (the
+        default); else this writer's name, tagged on the work layers it
+        makes (several writers, doc/cluster.md).
     """
 
     thick = True
@@ -113,7 +135,8 @@ class LVMStore(base.Store):
 
     def __init__(self, storage_id, vg_name, pv_patterns, execute, conf_dir,
                  metadata_lock, root_helper=None, volume_clear='zero',
-                 volume_clear_size=0, volume_clear_ionice=None):
+                 volume_clear_size=0, volume_clear_ionice=None,
+                 writer=None):
         super(LVMStore, self).__init__(storage_id)
         self.vg_name = vg_name
         self._pv_patterns = pv_patterns
@@ -125,6 +148,7 @@ class LVMStore(base.Store):
         self.volume_clear = volume_clear
         self.volume_clear_size = volume_clear_size
         self.volume_clear_ionice = volume_clear_ionice
+        self.writer = writer
         self._vg = None
         # The layer names while cached_names() runs, else None.
         self._names = None
@@ -339,9 +363,14 @@ class LVMStore(base.Store):
     def allocate(self, name, size_bytes):
         self.path(name)
         mib = max(1, -(-int(size_bytes) // units.Mi))
+        args = ['lvcreate', '-n', lv_name(name), self.vg_name,
+                '-L', '%dm' % mib]
+        if self.writer and naming.is_temp(name):
+            # In the same metadata write: a work layer is never untagged.
+            args += ['--addtag', writer_tag(self.writer)]
         try:
             with self._changing(), self.metadata_lock():
-                self.vg.create_volume(lv_name(name), '%dm' % mib)
+                self._lvm_cmd(*args)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvcreate')
         self._listed(added=name)
@@ -397,6 +426,16 @@ class LVMStore(base.Store):
                 self.vg.extend_volume(lv_name(name), '%dm' % mib)
         except processutils.ProcessExecutionError as e:
             raise self._translate(e, name, 'lvextend')
+
+    def owns_work(self, name):
+        if not self.writer:
+            return True
+        tags = self._report('lv_tags').get(name)
+        if tags is None:
+            return False
+        writers = [t for t in tags.split(',') if t.startswith(WRITER_TAG)]
+        # Untagged: made while this group had one writer.
+        return not writers or writer_tag(self.writer) in writers
 
     # -- child index: tags on the parent's LV ------------------------------
 
@@ -488,3 +527,79 @@ class LVMStore(base.Store):
 
     def is_active(self, name):
         return os.path.exists(self.path(name))
+
+    def _dm_devices(self, vg_uuid):
+        """{dm name: LV uuid} of this group's device-mapper devices."""
+        out, _err = self._execute(
+            'dmsetup', 'info', '-c', '--noheadings', '--separator', '|',
+            '-o', 'name,uuid', root_helper=self.root_helper,
+            run_as_root=True)
+        # A dm uuid is LVM-<VG uuid><LV uuid>, dashes dropped.
+        prefix = 'LVM-' + vg_uuid.replace('-', '')
+        found = {}
+        for line in (out or '').splitlines():
+            dm_name, _sep, uuid = line.strip().partition('|')
+            if uuid.startswith(prefix):
+                found[dm_name] = uuid[len(prefix):len(prefix) + 32]
+        return found
+
+    def _dm_sectors(self):
+        """{dm name: sectors its table maps}."""
+        out, _err = self._execute('dmsetup', 'table',
+                                  root_helper=self.root_helper,
+                                  run_as_root=True)
+        sectors = {}
+        for line in (out or '').splitlines():
+            dm_name, sep, table = line.partition(': ')
+            fields = table.split()
+            if sep and len(fields) >= 2 and fields[1].isdigit():
+                sectors[dm_name] = sectors.get(dm_name, 0) + int(fields[1])
+        return sectors
+
+    def refresh_view(self):
+        """Drop, add and resize this host's LV devices to match the group.
+
+        A device whose LV another writer removed, or renamed, maps extents
+        that are now someone else's (a snapshot's, a new volume's): it is
+        removed before anything here opens it by that name. LVs made
+        elsewhere are activated; extended ones reloaded. Writes no
+        metadata.
+        """
+        try:
+            out, _err = self._lvm_cmd(
+                'lvs', '--noheadings', '--readonly', '--units', 'b',
+                '--nosuffix', '--reportformat', 'json', '-o',
+                'lv_name,lv_uuid,lv_size,lv_dm_path,vg_uuid', self.vg_name)
+            lvs = [lv for report in json.loads(out).get('report', [])
+                   for lv in report.get('lv', [])]
+            if not lvs:
+                return
+            wanted = {lv['lv_uuid'].replace('-', ''): lv for lv in lvs}
+            devices = self._dm_devices(lvs[0]['vg_uuid'])
+            for dm_name, uuid in sorted(devices.items()):
+                lv = wanted.get(uuid)
+                if lv and os.path.basename(lv['lv_dm_path']) == dm_name:
+                    continue
+                LOG.info('Removing device %(dm)s: its LV is %(now)s',
+                         {'dm': dm_name, 'now': lv and 'now %s' %
+                          lv['lv_name'] or 'gone'})
+                self._execute('dmsetup', 'remove', dm_name,
+                              root_helper=self.root_helper,
+                              run_as_root=True)
+                del devices[dm_name]
+            active = set(devices)
+            if any(os.path.basename(lv['lv_dm_path']) not in active
+                   for lv in lvs if layer_name(lv['lv_name'])):
+                self.activate_all()
+            sectors = self._dm_sectors()
+            for lv in lvs:
+                dm_name = os.path.basename(lv['lv_dm_path'])
+                if (dm_name in active and layer_name(lv['lv_name']) and
+                        sectors.get(dm_name, 0) * 512 != int(lv['lv_size'])):
+                    self._lvm_cmd('lvchange', '--refresh', '%s/%s' % (
+                        self.vg_name, lv['lv_name']))
+        except processutils.ProcessExecutionError as e:
+            raise exception.StorageUnavailable(
+                storage=self.storage_id,
+                reason='this host\'s view of %s cannot be refreshed: %s' % (
+                    self.vg_name, (e.stderr or '').strip() or e))

@@ -253,6 +253,25 @@ class ChainDataTestCase(base.FunctionalTestCase):
         self.engine.delete_volume(other)
         self.assertEqual(['_base'], self.listing())
 
+    def test_cleanup_leaves_another_writers_work(self):
+        # Several writers on one store (a clustered SAN group): a work
+        # file may be another's, still being filled; a next top is made
+        # under the chain lock cleanup holds, so it is a dead writer's.
+        vol, snaps = self._volume_with_snapshots(1)
+        top = self.vpath(vol)
+        nxt = os.path.join(self.mount, naming.next_top(vol))
+        os.rename(top, nxt)
+        theirs = naming.temp(new_id(), '.qcow2')
+        mine = naming.temp(new_id(), '.qcow2')
+        for name in (theirs, mine):
+            open(os.path.join(self.mount, name), 'w').close()
+        self.useFixture(fixtures.MockPatchObject(
+            self.engine.volumes, 'owns_work',
+            side_effect=lambda name: name != theirs))
+        self.assertEqual([mine], self.engine.cleanup())
+        self.assertTrue(os.path.exists(os.path.join(self.mount, theirs)))
+        self._assert_volume(vol, 1)
+
     def test_commit_merge_that_cannot_repoint_gives_the_name_back(self):
         vol = new_id()
         self.engine.create_volume(vol, GiB, 'qcow2')

@@ -26,6 +26,7 @@ from cinder_auxo.tests.unit import base
 
 VG = '2b55ce3e-3338-458d-a773-7429a58e9a46'
 U = '0f3f7e3c-1b7a-4c53-8d8e-3f1f0a2b9c11'
+U2 = '5c1e0b52-7d0e-4f6a-9b5e-2a7c4d1e8f30'
 PATTERN = '^/dev/disk/by-path/ip-10[.]0[.]20[.]1:3260-iscsi-iqn[.]x-lun-14$'
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -42,7 +43,8 @@ def strip_env(cmd):
 
 
 LVM_TOOLS = ('lvcreate', 'lvremove', 'lvrename', 'lvchange', 'lvextend',
-             'lvs', 'vgs', 'pvs', 'vgchange', 'vgck', 'lvdisplay')
+             'lvs', 'vgs', 'pvs', 'vgchange', 'vgck', 'lvdisplay',
+             'dmsetup')
 
 
 class LVMExecutor(base.FakeExecutor):
@@ -94,6 +96,48 @@ class LVMExecutor(base.FakeExecutor):
 def lvs_json(*names_sizes):
     return json.dumps({'report': [{'lv': [
         {'lv_name': n, 'lv_size': str(s)} for n, s in names_sizes]}]})
+
+
+VG_UUID = 'aaaaaa-bbbb-cccc-dddd-eeee-ffff-000000'
+
+
+def lv_uuid(n):
+    return '%06d-0000-0000-0000-0000-0000-000000' % n
+
+
+def dm_name(lv):
+    return '%s-%s' % (VG.replace('-', '--'), lv.replace('-', '--'))
+
+
+def view_lvs_json(*lvs):
+    """lvs of refresh_view: (name, size, uuid number)."""
+    return json.dumps({'report': [{'lv': [
+        {'lv_name': n, 'lv_size': str(s), 'lv_uuid': lv_uuid(u),
+         'lv_dm_path': '/dev/mapper/%s' % dm_name(n), 'vg_uuid': VG_UUID,
+         'lv_tags': ''} for n, s, u in lvs]}]})
+
+
+def dm_info(*devices):
+    """dmsetup info lines: (dm name, LV uuid number)."""
+    return ''.join('%s|LVM-%s%s\n' % (name, VG_UUID.replace('-', ''),
+                                      lv_uuid(u).replace('-', ''))
+                   for name, u in devices)
+
+
+def dm_table(*devices):
+    """dmsetup table lines: (dm name, bytes mapped)."""
+    return ''.join('%s: 0 %d linear 254:16 %d\n' % (name, size // 512, 2048)
+                   for name, size in devices)
+
+
+def dmsetup(info='', table=''):
+    def answer(argv):
+        if argv[1] == 'info':
+            return info, ''
+        if argv[1] == 'table':
+            return table, ''
+        return '', ''
+    return answer
 
 
 @ddt.ddt
@@ -467,13 +511,104 @@ class LVMStoreTestCase(base.TestCase):
         self.assertEqual(self.env() + ('vgchange', '-a', 'y', '-K', VG),
                          self.execute.tool_calls('vgchange')[0])
 
+    # -- several writers -------------------------------------------------
+
+    def test_work_layers_carry_their_writers_tag(self):
+        self.store.writer = 'node-a@lvmsan'
+        self.store.allocate('.tmp-%s' % U, 2 ** 20)
+        self.store.allocate('volume-%s' % U, 2 ** 20)
+        self.store.writer = None
+        self.store.allocate('.tmp-%s' % U2, 2 ** 20)
+        self.assertEqual(
+            [['lvcreate', '-n', '.tmp-%s' % U, VG, '-L', '1m', '--addtag',
+              'auxo.writer:node-a_lvmsan'],
+             ['lvcreate', '-n', 'volume-%s' % U, VG, '-L', '1m'],
+             ['lvcreate', '-n', '.tmp-%s' % U2, VG, '-L', '1m']],
+            [strip_env(c) for c in self.execute.tool_calls('lvcreate')])
+
+    @ddt.unpack
+    @ddt.data((None, 'auxo.writer:node-b', True),
+              ('node-a', 'auxo.writer:node-a', True),
+              ('node-a', 'auxo.child:x,auxo.writer:node-b', False),
+              ('node-a', '', True),
+              ('node-a', None, False))
+    def test_start_up_removes_only_its_own_work(self, writer, tags, mine):
+        self.store.writer = writer
+        lvs = json.loads(lvs_json(('volume-%s' % U, 1)))
+        if tags is not None:
+            lvs['report'][0]['lv'].append({'lv_name': '.tmp-%s' % U,
+                                           'lv_tags': tags})
+        self.execute.on_tool('lvs', (json.dumps(lvs), ''))
+        self.assertEqual(mine, self.store.owns_work('.tmp-%s' % U))
+
+    def _view(self, lvs, devices, mapped):
+        self.execute.on_tool('lvs', (view_lvs_json(*lvs), ''))
+        self.execute.on_tool('dmsetup', dmsetup(dm_info(*devices),
+                                                dm_table(*mapped)))
+        self.store.refresh_view()
+        return [strip_env(c) for c in self.execute.calls
+                if strip_env(c)[0] != 'lvs']
+
+    def test_refresh_view_drops_devices_of_lvs_renamed_or_removed(self):
+        vol, snap = 'volume-%s' % U, '_snapshot-%s' % U
+        # Another host froze the volume (renamed it to the snapshot, and
+        # made a new top), and removed a volume this host had active.
+        calls = self._view(
+            [(snap, 2 ** 20, 1), (vol, 2 ** 20, 2)],
+            [(dm_name(vol), 1), (dm_name('volume-%s' % U2), 3)],
+            [])
+        self.assertEqual(
+            [['dmsetup', 'info', '-c', '--noheadings', '--separator', '|',
+              '-o', 'name,uuid'],
+             ['dmsetup', 'remove', dm_name(vol)],
+             ['dmsetup', 'remove', dm_name('volume-%s' % U2)],
+             ['vgchange', '-a', 'y', '-K', VG],
+             ['dmsetup', 'table']], calls)
+        self.assertEqual([], self.locks.taken)
+
+    def test_refresh_view_reloads_lvs_extended_elsewhere(self):
+        vol, other = 'volume-%s' % U, 'volume-%s' % U2
+        calls = self._view(
+            [(vol, 8 * 2 ** 20, 1), (other, 2 ** 20, 2), ('foreign', 1, 3)],
+            [(dm_name(vol), 1), (dm_name(other), 2)],
+            [(dm_name(vol), 4 * 2 ** 20), (dm_name(other), 2 ** 20)])
+        self.assertEqual(['lvchange', '--refresh', '%s/%s' % (VG, vol)],
+                         calls[-1])
+        self.assertEqual(3, len(calls))
+
+    def test_refresh_view_of_a_view_in_step_changes_nothing(self):
+        vol = 'volume-%s' % U
+        calls = self._view([(vol, 2 ** 20, 1)], [(dm_name(vol), 1)],
+                           [(dm_name(vol), 2 ** 20)])
+        self.assertEqual(['info', 'table'], [c[1] for c in calls])
+
+    def test_refresh_view_says_which_device_it_cannot_drop(self):
+        vol = 'volume-%s' % U
+
+        def busy(argv):
+            if argv[1] == 'remove':
+                return base.process_error('device-mapper: remove ioctl '
+                                          'failed: Device or resource busy')
+            return dm_info((dm_name(vol), 9)), ''
+        self.execute.on_tool('lvs', (view_lvs_json((vol, 2 ** 20, 1)), ''))
+        self.execute.on_tool('dmsetup', busy)
+        e = self.assertRaises(exception.StorageUnavailable,
+                              self.store.refresh_view)
+        self.assertIn('Device or resource busy', str(e))
+
     # -- the VG metadata lock ------------------------------------------
 
     def _run_every_operation(self):
         """Run each public operation of the store once; their names."""
         vol, snap = 'volume-%s' % U, 'snapshot-%s' % U
-        self.execute.on_tool('lvs', (lvs_json((vol, 4 * 2 ** 20)).replace(
-            '}', ', "lv_tags": "auxo.child:%s"}' % snap, 1), ''))
+        self.execute.on_tool('lvs', (view_lvs_json(
+            (vol, 4 * 2 ** 20, 1)).replace(
+            '"lv_tags": ""', '"lv_tags": "auxo.child:%s"' % snap, 1), ''))
+        # A device of an LV renamed elsewhere, and one extended elsewhere.
+        self.execute.on_tool('dmsetup', dmsetup(
+            dm_info((dm_name('volume-%s' % U2), 1), (dm_name(vol), 1)),
+            dm_table((dm_name(vol), 2 ** 20))))
+        self.store.writer = 'node-a@lvmsan'
         self.execute.on_tool('lvdisplay', ('  -wi-a-----', ''))
         self.clear.side_effect = lambda *a, **k: self.execute.held_at.append(
             (['clear'], tuple(self.locks.held)))
@@ -508,6 +643,8 @@ class LVMStoreTestCase(base.TestCase):
             ('child_names', lambda: store.child_names(vol)),
             ('drop_children', lambda: store.drop_children(vol)),
             ('index', store.index),
+            ('owns_work', lambda: store.owns_work('.tmp-%s' % U)),
+            ('refresh_view', store.refresh_view),
             ('filtered_execute', lambda: store.filtered_execute('lvs', VG)),
         ]
         with mock.patch.object(store, 'lun_devices', autospec=True,
@@ -574,8 +711,8 @@ class LVMStoreTestCase(base.TestCase):
     def test_cinder_filters_alone_refuse_some(self):
         tools = set(strip_env(cmd)[0]
                     for cmd in self.unmatched(CINDER_FILTERS))
-        self.assertEqual({'lvchange', 'vgchange', 'lvremove', 'lvrename'},
-                         tools)
+        self.assertEqual({'lvchange', 'vgchange', 'lvremove', 'lvrename',
+                          'dmsetup'}, tools)
 
     @ddt.data('lvcreate', 'lvrename')
     def test_a_failed_write_releases_the_lock(self, tool):

@@ -12,7 +12,9 @@
 """Start-up on shared storage: the coordination backend's reach.
 
 A SAN volume group is seen by other hosts: with host-local locks
-(``file://``) a clustered service is refused and a single one warned.
+(``file://``) a clustered service is refused and a single one warned. A
+clustered service tags its work layers and refreshes its view of the
+group under the locks.
 """
 
 from unittest import mock
@@ -104,8 +106,39 @@ class SharedLocksTestCase(test_lvmsan_driver.DriverTestBase):
                               drv.check_for_setup_error)
         cleanup.assert_not_called()
 
-    def test_driver_does_not_declare_active_active(self):
-        # cinder refuses a clustered service of a driver that does not:
-        # every service must see the others' LVs activated, and start-up
-        # repair assumes one writer (doc/cluster.md).
-        self.assertFalse(self.driver().SUPPORTS_ACTIVE_ACTIVE)
+    def test_driver_declares_active_active(self):
+        # cinder refuses a clustered service of a driver that does not.
+        self.assertTrue(self.driver().SUPPORTS_ACTIVE_ACTIVE)
+
+    def clustered(self, cluster):
+        drv = self.driver()
+        drv.host, drv.cluster_name = 'node-a@lvmsan', cluster
+        drv.engine, drv.image_cache = drv._build_engine()
+        return drv
+
+    @ddt.data(None, 'san-ha')
+    def test_a_clustered_store_tags_its_work(self, cluster):
+        store = self.clustered(cluster).engine.volumes
+        self.assertEqual(cluster and 'node-a@lvmsan', store.writer)
+
+    @ddt.unpack
+    @ddt.data(('chain', 'san-ha', True), ('image-x', 'san-ha', True),
+              ('vg-metadata', 'san-ha', False), ('chain', None, False))
+    def test_the_view_is_refreshed_under_the_lock(self, name, cluster,
+                                                  refreshed):
+        drv = self.clustered(cluster)
+        order = mock.Mock()
+        lock = order.lock
+        lock.__enter__ = mock.Mock(side_effect=lambda: order.acquired())
+        lock.__exit__ = mock.Mock(side_effect=lambda *a: order.released())
+        with mock.patch('cinder.coordination.COORDINATOR.get_lock',
+                        autospec=True, return_value=lock), \
+                mock.patch.object(drv.engine.volumes, 'refresh_view',
+                                  autospec=True,
+                                  side_effect=order.refresh):
+            with drv._lock(name):
+                order.body()
+        self.assertEqual(
+            ['acquired'] + ['refresh'] * refreshed + ['body', 'released'],
+            [c[0] for c in order.mock_calls if c[0] in (
+                'acquired', 'refresh', 'body', 'released')])
