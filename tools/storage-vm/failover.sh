@@ -25,70 +25,19 @@ OUT=${FAILOVER_OUT:-$VM_DIR/failover}
 ETCD_PORT=${ETCD_PORT:-23790}
 TARGET_PORT=${TARGET_PORT:-13260}
 export VM_DIR VM_TIMEOUT=${VM_TIMEOUT:-2400}
-ETCD_URL=http://127.0.0.1:$ETCD_PORT
-# The VMs reach the host's loopback as 10.0.2.2.
-BACKEND_URL=etcd3+http://10.0.2.2:$ETCD_PORT
 PROG='python -m cinder_auxo.tests.functional.lvm.failover'
-LOCKS=/tooz/locks
 
 log() { echo "[failover $(date -u +%H:%M:%S)] $*"; }
 
-if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
-    log "installing etcd-server etcd-client from apt"
-    apt-get update -qq
-    # Its package enables a systemd unit; nothing here runs systemd.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends etcd-server etcd-client > /dev/null
-fi
-
 rm -rf "$OUT"
 mkdir -p "$OUT"
-pids=()
-# shellcheck disable=SC2329  # the EXIT trap calls it
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for f in "$OUT"/a.pid "$OUT"/b.pid; do
-        [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
+# shellcheck source=tools/storage-vm/pair-lib.sh
+. "$HERE/pair-lib.sh"
+pair_etcd || exit 1
 
-etcd --name failover --data-dir "$OUT/etcd" \
-    --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
-    --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-    --initial-cluster "failover=http://127.0.0.1:$((ETCD_PORT + 1))" \
-    > "$OUT/etcd.log" 2>&1 &
-pids+=($!)
-etcdctl() { command etcdctl --endpoints "$ETCD_URL" "$@"; }
-for _ in $(seq 50); do
-    etcdctl endpoint health >/dev/null 2>&1 && break
-    sleep 0.2
-done
-etcdctl endpoint health >/dev/null 2>&1 || { tail "$OUT/etcd.log"; exit 1; }
-log "etcd $(etcd --version | head -n 1) on $ETCD_URL"
-
-# wait_for <file> <seconds> <pid>: the file appears, or the VM ended.
-wait_for() {
-    local file=$1 t=$2 pid=$3
-    while [ ! -e "$file" ]; do
-        if ! kill -0 "$pid" 2>/dev/null || [ "$t" -le 0 ]; then
-            return 1
-        fi
-        sleep 2
-        t=$((t - 2))
-    done
-}
-
-VM_ROLE=target VM_NODE=b VM_OUT=$OUT/b VM_PIDFILE=$OUT/b.pid \
-    VM_HOSTFWD="hostfwd=tcp:127.0.0.1:$TARGET_PORT-:3260" \
-    "$HERE/run.sh" "$PROG standby --backend-url $BACKEND_URL" \
-    > "$OUT/b.log" 2>&1 &
-b=$!
-pids+=("$b")
+pair_boot b target "$PROG standby --backend-url $BACKEND_URL" \
+    VM_HOSTFWD="hostfwd=tcp:127.0.0.1:$TARGET_PORT-:3260"
+b=$PAIR_PID
 log "node b (target, standby) booting"
 if ! wait_for "$OUT/b/ready" 900 "$b"; then
     log "node b did not get ready"
@@ -97,12 +46,9 @@ if ! wait_for "$OUT/b/ready" 900 "$b"; then
 fi
 log "node b is waiting; node a (active) booting"
 
-VM_ROLE=initiator VM_NODE=a VM_OUT=$OUT/a VM_PIDFILE=$OUT/a.pid \
-    VM_TARGET_PORTAL=10.0.2.2:$TARGET_PORT \
-    "$HERE/run.sh" "$PROG active --backend-url $BACKEND_URL" \
-    > "$OUT/a.log" 2>&1 &
-a=$!
-pids+=("$a")
+pair_boot a initiator "$PROG active --backend-url $BACKEND_URL" \
+    "VM_TARGET_PORTAL=10.0.2.2:$TARGET_PORT"
+a=$PAIR_PID
 if ! wait_for "$OUT/a/holding" 1500 "$a"; then
     log "node a never reached its hanging convert"
     cat "$OUT/a.log"
