@@ -563,8 +563,11 @@ class LVMStore(base.Store):
         that are now someone else's (a snapshot's, a new volume's): it is
         removed before anything here opens it by that name. LVs made
         elsewhere are activated; extended ones reloaded. Writes no
-        metadata.
+        metadata. Returns what it did: {'removed': devices removed,
+        'activated': 1 if new LVs were activated, 'reloaded': LVs
+        reloaded}.
         """
+        done = {'removed': 0, 'activated': 0, 'reloaded': 0}
         try:
             out, _err = self._lvm_cmd(
                 'lvs', '--noheadings', '--readonly', '--units', 'b',
@@ -573,7 +576,7 @@ class LVMStore(base.Store):
             lvs = [lv for report in json.loads(out).get('report', [])
                    for lv in report.get('lv', [])]
             if not lvs:
-                return
+                return done
             wanted = {lv['lv_uuid'].replace('-', ''): lv for lv in lvs}
             devices = self._dm_devices(lvs[0]['vg_uuid'])
             for dm_name, uuid in sorted(devices.items()):
@@ -587,10 +590,12 @@ class LVMStore(base.Store):
                               root_helper=self.root_helper,
                               run_as_root=True)
                 del devices[dm_name]
+                done['removed'] += 1
             active = set(devices)
             if any(os.path.basename(lv['lv_dm_path']) not in active
                    for lv in lvs if layer_name(lv['lv_name'])):
                 self.activate_all()
+                done['activated'] = 1
             sectors = self._dm_sectors()
             for lv in lvs:
                 dm_name = os.path.basename(lv['lv_dm_path'])
@@ -598,8 +603,16 @@ class LVMStore(base.Store):
                         sectors.get(dm_name, 0) * 512 != int(lv['lv_size'])):
                     self._lvm_cmd('lvchange', '--refresh', '%s/%s' % (
                         self.vg_name, lv['lv_name']))
+                    done['reloaded'] += 1
         except processutils.ProcessExecutionError as e:
             raise exception.StorageUnavailable(
                 storage=self.storage_id,
                 reason='this host\'s view of %s cannot be refreshed: %s' % (
                     self.vg_name, (e.stderr or '').strip() or e))
+        if any(done.values()):
+            LOG.info('View of %(vg)s brought up to date: %(removed)d stale '
+                     'devices removed, new LVs activated: %(activated)s, '
+                     '%(reloaded)d resized LVs reloaded',
+                     dict(done, vg=self.vg_name,
+                          activated=bool(done['activated'])))
+        return done

@@ -541,11 +541,11 @@ class LVMStoreTestCase(base.TestCase):
         self.execute.on_tool('lvs', (json.dumps(lvs), ''))
         self.assertEqual(mine, self.store.owns_work('.tmp-%s' % U))
 
-    def _view(self, lvs, devices, mapped):
+    def _view(self, lvs, devices, mapped, done):
         self.execute.on_tool('lvs', (view_lvs_json(*lvs), ''))
         self.execute.on_tool('dmsetup', dmsetup(dm_info(*devices),
                                                 dm_table(*mapped)))
-        self.store.refresh_view()
+        self.assertEqual(done, self.store.refresh_view())
         return [strip_env(c) for c in self.execute.calls
                 if strip_env(c)[0] != 'lvs']
 
@@ -556,7 +556,7 @@ class LVMStoreTestCase(base.TestCase):
         calls = self._view(
             [(snap, 2 ** 20, 1), (vol, 2 ** 20, 2)],
             [(dm_name(vol), 1), (dm_name('volume-%s' % U2), 3)],
-            [])
+            [], {'removed': 2, 'activated': 1, 'reloaded': 0})
         self.assertEqual(
             [['dmsetup', 'info', '-c', '--noheadings', '--separator', '|',
               '-o', 'name,uuid'],
@@ -571,7 +571,8 @@ class LVMStoreTestCase(base.TestCase):
         calls = self._view(
             [(vol, 8 * 2 ** 20, 1), (other, 2 ** 20, 2), ('foreign', 1, 3)],
             [(dm_name(vol), 1), (dm_name(other), 2)],
-            [(dm_name(vol), 4 * 2 ** 20), (dm_name(other), 2 ** 20)])
+            [(dm_name(vol), 4 * 2 ** 20), (dm_name(other), 2 ** 20)],
+            {'removed': 0, 'activated': 0, 'reloaded': 1})
         self.assertEqual(['lvchange', '--refresh', '%s/%s' % (VG, vol)],
                          calls[-1])
         self.assertEqual(3, len(calls))
@@ -579,7 +580,8 @@ class LVMStoreTestCase(base.TestCase):
     def test_refresh_view_of_a_view_in_step_changes_nothing(self):
         vol = 'volume-%s' % U
         calls = self._view([(vol, 2 ** 20, 1)], [(dm_name(vol), 1)],
-                           [(dm_name(vol), 2 ** 20)])
+                           [(dm_name(vol), 2 ** 20)],
+                           {'removed': 0, 'activated': 0, 'reloaded': 0})
         self.assertEqual(['info', 'table'], [c[1] for c in calls])
 
     def test_refresh_view_says_which_device_it_cannot_drop(self):
