@@ -1,11 +1,12 @@
 #!/bin/bash
 # Every test of cinder_auxo, on a fresh Debian 12 machine, as root:
 #
-#   tools/run-tests.sh            every stage but failover
+#   tools/run-tests.sh            every stage but failover and two-writers
 #   tools/run-tests.sh tox        style, config sample, docs, release notes,
 #                                 unit, functional only
 #   tools/run-tests.sh e2e vm     only the named stages
 #   tools/run-tests.sh failover   the HA pair's failover only
+#   tools/run-tests.sh two-writers  two clustered services on one group
 #
 # Stages: tox (pep8, genconfig, bashate, docs, releasenotes, py3,
 # functional), e2e (an all-in-one
@@ -14,16 +15,18 @@
 # venv of its own), vm (the storage-node VM: LVM and iSCSI tests of the SAN
 # driver),
 # failover (on request: two storage VMs on one LUN and etcd, the active
-# node killed, the standby takes over; doc/cluster.md).
+# node killed, the standby takes over; doc/cluster.md), two-writers (on
+# request: two services of one cinder cluster on one LUN and etcd, 100
+# operations split between them, one killed and restarted).
 # It installs what it needs: qemu-utils from apt, tox in a venv of its own
 # (.tox-bootstrap/), pinned Python dependencies from constraints.txt.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO"
+cd "$REPO" || exit 1
 STAGES=("$@")
-# failover (two more TCG VMs, 10 to 20 minutes) would take the whole run
-# past its hour: it runs when named.
+# failover and two-writers (two more TCG VMs, 10 to 40 minutes each)
+# would take the whole run past its hour: they run when named.
 [ ${#STAGES[@]} -eq 0 ] && STAGES=(tox e2e hv vm)
 LOGDIR=$REPO/.test-logs
 mkdir -p "$LOGDIR"
@@ -72,7 +75,7 @@ ensure_apt qemu-utils python3-venv git
 # one core busy), and is waited for before the stack's stage: both
 # install Debian packages.
 build_pid=
-if want vm || want failover; then
+if want vm || want failover || want two-writers; then
     echo "== stage vm-build (beside tox): tools/storage-vm/build.sh"
     (
         start=$SECONDS
@@ -120,6 +123,9 @@ fi
 if want failover && [ "${RESULT[vm-build]}" -eq 0 ]; then
     VM_TIMEOUT=${VM_TIMEOUT:-2400} stage failover tools/storage-vm/failover.sh
 fi
+if want two-writers && [ "${RESULT[vm-build]}" -eq 0 ]; then
+    stage two-writers tools/storage-vm/two-writers.sh
+fi
 
 # One closing line for every stestr run of the stages above.
 passed=0
@@ -134,7 +140,7 @@ done
 # Failures again at the very end, where a reader of a long log looks first.
 failure_lines='\.\.\. FAILED|^(FAIL|ERROR): |timed out after'
 failure_lines+='|^run-e2e: (bring-up failed|teardown)'
-# failover.py's checks and failover.sh's verdict.
+# failover.py's and two_writers.py's checks, their scripts' verdicts.
 failure_lines+='| FAILED(: |$)'
 for log in "$LOGDIR"/*.log; do
     [ -e "$log" ] || continue

@@ -138,12 +138,15 @@ def configure_cinder(workdir, backend_url=None):
     coordination.COORDINATOR.start()
 
 
-def san_driver(backend, ctxt, check=True, user=None):
+def san_driver(backend, ctxt, check=True, user=None, **service):
     """An LVMSANDriver on cfg.CONF's ``backend``, set up as at start-up.
 
     With ``user`` (a ServiceUser), every call into it runs as that user.
+    ``service``: what cinder-volume hands a driver (``host``,
+    ``cluster_name``).
     """
-    drv = lvmsan.LVMSANDriver(configuration=backend_configuration(backend))
+    drv = lvmsan.LVMSANDriver(configuration=backend_configuration(backend),
+                              **service)
     if user is not None:
         drv = service_user.AsUser(drv, user)
     drv.do_setup(ctxt)

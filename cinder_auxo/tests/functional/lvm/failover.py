@@ -78,8 +78,12 @@ def hang_in_convert(qemu_img, marker, image_id):
     qemu_img._execute = hanging
 
 
-def start_driver(backend_url):
-    """An LVMSANDriver on the VM's group, as cinder-volume starts it."""
+def start_driver(backend_url, **service):
+    """An LVMSANDriver on the VM's group, as cinder-volume starts it.
+
+    ``service``: what cinder-volume hands a driver (``host``,
+    ``cluster_name``).
+    """
     lvm_base.configure_cinder(WORK, backend_url)
     lvm_base.backend_configuration(lvm_base.BACKEND)
     vg = os.environ['AUXO_VG']
@@ -87,7 +91,7 @@ def start_driver(backend_url):
         CONF.set_override(key, value, group=lvm_base.BACKEND)
     ctxt = cinder_context.get_admin_context()
     started = time.monotonic()
-    drv = lvm_base.san_driver(lvm_base.BACKEND, ctxt)
+    drv = lvm_base.san_driver(lvm_base.BACKEND, ctxt, **service)
     return drv, ctxt, time.monotonic() - started
 
 
