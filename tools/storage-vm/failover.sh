@@ -35,42 +35,19 @@ mkdir -p "$OUT"
 . "$HERE/pair-lib.sh"
 pair_etcd || exit 1
 
-pair_boot b target "$PROG standby --backend-url $BACKEND_URL" \
-    VM_HOSTFWD="hostfwd=tcp:127.0.0.1:$TARGET_PORT-:3260"
-b=$PAIR_PID
-log "node b (target, standby) booting"
-if ! wait_for "$OUT/b/ready" 900 "$b"; then
-    log "node b did not get ready"
-    cat "$OUT/b.log"
+pair_target "$PROG standby --backend-url $BACKEND_URL" "target, standby" ||
     exit 1
-fi
+b=$PAIR_B
 log "node b is waiting; node a (active) booting"
-
-pair_boot a initiator "$PROG active --backend-url $BACKEND_URL" \
-    "VM_TARGET_PORTAL=10.0.2.2:$TARGET_PORT"
-a=$PAIR_PID
-if ! wait_for "$OUT/a/holding" 1500 "$a"; then
-    log "node a never reached its hanging convert"
-    cat "$OUT/a.log"
-    exit 1
-fi
-image=$(cat "$OUT/a/holding")
-held=$(etcdctl get --prefix --keys-only "$LOCKS" | grep -c "image-$image" ||
-    true)
-log "node a holds $held lock(s) of image $image in etcd; killing its VM"
-kill -9 "$(cat "$OUT/a.pid")"
-killed=$SECONDS
-wait "$a" || true
+pair_initiator a "$PROG active --backend-url $BACKEND_URL"
+pair_kill_holder "$PAIR_PID" 1500 || exit 1
 cp -a "$OUT/a/state.json" "$OUT/a/images" "$OUT/b/"
 touch "$OUT/b/go"
 log "node b told to take over"
-lock_held() {
-    etcdctl get --prefix --keys-only "$LOCKS" | grep -q "image-$image"
-}
 released=
 while kill -0 "$b" 2>/dev/null; do
-    if [ -z "$released" ] && ! lock_held; then
-        released=$((SECONDS - killed))
+    if [ -z "$released" ] && ! image_lock_held; then
+        released=$((SECONDS - KILLED))
         log "etcd released the dead node's lock ${released}s after the kill"
     fi
     sleep 1
@@ -79,11 +56,11 @@ rc=0
 wait "$b" || rc=$?
 cat "$OUT/a/output" 2>/dev/null || true
 cat "$OUT/b.log"
-if [ "$held" -lt 1 ]; then
+if [ "$HELD" -lt 1 ]; then
     log "FAILED: node a's image lock was not in etcd when it was killed"
     rc=1
 fi
-log "lock held at the kill: $held; released after: ${released:-never}s;" \
+log "lock held at the kill: $HELD; released after: ${released:-never}s;" \
     "node b status $rc; $SECONDS s in all"
 [ "$rc" -eq 0 ] || log "FAILED: the standby did not take over cleanly"
 exit "$rc"

@@ -12,6 +12,17 @@
 #   pair_boot NODE ROLE COMMAND [VAR=VALUE ...]
 #                         boot one node (run.sh) in the background; its
 #                         output in $OUT/NODE.log, its pid in PAIR_PID
+#   pair_target COMMAND WHAT
+#                         boot node b, which exports the LUN on the host's
+#                         TARGET_PORT, and wait until COMMAND writes its
+#                         ready file; its pid in PAIR_B
+#   pair_initiator NODE COMMAND
+#                         boot a node logged in to node b's LUN (PAIR_PID)
+#   pair_kill_holder PID SECONDS
+#                         wait for node a's holding file (the image whose
+#                         lock it holds), count that lock in etcd, kill
+#                         the VM; sets IMAGE, HELD and KILLED ($SECONDS)
+#   image_lock_held       is IMAGE's lock still in etcd?
 ETCD_URL=http://127.0.0.1:$ETCD_PORT
 # The VMs reach the host's loopback as 10.0.2.2.
 # shellcheck disable=SC2034  # the sourcing script uses them
@@ -80,4 +91,41 @@ pair_boot() {
         > "$OUT/$node.log" 2>&1 &
     PAIR_PID=$!
     pair_pids+=("$PAIR_PID")
+}
+
+pair_target() {
+    pair_boot b target "$1" \
+        VM_HOSTFWD="hostfwd=tcp:127.0.0.1:$TARGET_PORT-:3260"
+    PAIR_B=$PAIR_PID
+    log "node b ($2) booting"
+    if ! wait_for "$OUT/b/ready" 900 "$PAIR_B"; then
+        log "node b did not get ready"
+        cat "$OUT/b.log"
+        return 1
+    fi
+}
+
+pair_initiator() {
+    pair_boot "$1" initiator "$2" "VM_TARGET_PORTAL=10.0.2.2:$TARGET_PORT"
+}
+
+pair_kill_holder() {
+    local pid=$1 t=$2
+    if ! wait_for "$OUT/a/holding" "$t" "$pid"; then
+        log "node a never reached its hanging convert"
+        cat "$OUT/a/output" "$OUT/a.log" "$OUT/b/output" 2>/dev/null || true
+        return 1
+    fi
+    IMAGE=$(cat "$OUT/a/holding")
+    HELD=$(etcdctl get --prefix --keys-only "$LOCKS" |
+        grep -c "image-$IMAGE" || true)
+    log "node a holds $HELD lock(s) of image $IMAGE in etcd; killing its VM"
+    kill -9 "$(cat "$OUT/a.pid")"
+    # shellcheck disable=SC2034  # the sourcing script uses it
+    KILLED=$SECONDS
+    wait "$pid" || true
+}
+
+image_lock_held() {
+    etcdctl get --prefix --keys-only "$LOCKS" | grep -q "image-$IMAGE"
 }

@@ -38,37 +38,17 @@ mkdir -p "$OUT"
 . "$HERE/pair-lib.sh"
 pair_etcd || exit 1
 
-pair_boot b target "$PROG writer --node b --backend-url $BACKEND_URL" \
-    VM_HOSTFWD="hostfwd=tcp:127.0.0.1:$TARGET_PORT-:3260"
-b=$PAIR_PID
-log "node b (target) booting"
-if ! wait_for "$OUT/b/ready" 900 "$b"; then
-    log "node b did not get ready"
-    cat "$OUT/b.log"
+pair_target "$PROG writer --node b --backend-url $BACKEND_URL" target ||
     exit 1
-fi
+b=$PAIR_B
 log "node b exports the LUN; node a booting"
-pair_boot a initiator "$PROG writer --node a --backend-url $BACKEND_URL" \
-    "VM_TARGET_PORTAL=10.0.2.2:$TARGET_PORT"
-a=$PAIR_PID
-if ! wait_for "$OUT/a/holding" 4000 "$a"; then
-    log "node a never reached its hanging convert"
-    cat "$OUT/a/output" "$OUT/a.log" "$OUT/b/output" 2>/dev/null || true
-    exit 1
-fi
-image=$(cat "$OUT/a/holding")
-held=$(etcdctl get --prefix --keys-only "$LOCKS" | grep -c "image-$image" ||
-    true)
-log "node a holds $held lock(s) of image $image in etcd; killing its VM"
-kill -9 "$(cat "$OUT/a.pid")"
-killed=$SECONDS
-wait "$a" || true
+pair_initiator a "$PROG writer --node a --backend-url $BACKEND_URL"
+pair_kill_holder "$PAIR_PID" 4000 || exit 1
 etcdctl put /auxo-pair/killed true > /dev/null
-released=
-while etcdctl get --prefix --keys-only "$LOCKS" | grep -q "image-$image"; do
+while image_lock_held; do
     sleep 1
 done
-released=$((SECONDS - killed))
+released=$((SECONDS - KILLED))
 log "etcd released the dead node's lock ${released}s after the kill"
 
 if ! wait_for "$OUT/b/waiting" 3600 "$b"; then
@@ -77,8 +57,7 @@ if ! wait_for "$OUT/b/waiting" 3600 "$b"; then
     exit 1
 fi
 log "node b is done; node a restarting (a2)"
-pair_boot a2 initiator "$PROG restart --node a --backend-url $BACKEND_URL" \
-    "VM_TARGET_PORTAL=10.0.2.2:$TARGET_PORT"
+pair_initiator a2 "$PROG restart --node a --backend-url $BACKEND_URL"
 a2=$PAIR_PID
 rc=0
 wait "$a2" || rc=$?
@@ -88,9 +67,9 @@ for node in a b a2; do
     log "---- node $node"
     cat "$OUT/$node/output" 2>/dev/null || tail -n 30 "$OUT/$node.log"
 done
-log "lock held at the kill: $held; released after: ${released}s;" \
+log "lock held at the kill: $HELD; released after: ${released}s;" \
     "node a2 status $rc, node b status $rc_b; $SECONDS s in all"
-if [ "$held" -lt 1 ] || [ "$rc" -ne 0 ] || [ "$rc_b" -ne 0 ]; then
+if [ "$HELD" -lt 1 ] || [ "$rc" -ne 0 ] || [ "$rc_b" -ne 0 ]; then
     log "FAILED"
     exit 1
 fi

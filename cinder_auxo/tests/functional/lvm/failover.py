@@ -270,14 +270,25 @@ def standby(out, backend_url):
     return 1 if check.failed else 0
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('role', choices=('active', 'standby'))
+def role_arguments(doc, roles, work, argv, *more):
+    """A node's role, ``--out`` and ``--backend-url`` (and ``more``).
+
+    ``work`` is emptied for the role.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument('role', choices=roles)
     parser.add_argument('--out', default='/mnt/out')
     parser.add_argument('--backend-url', required=True)
+    for flags, options in more:
+        parser.add_argument(*flags, **options)
     args = parser.parse_args(argv)
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    return args
+
+
+def main(argv=None):
+    args = role_arguments(__doc__, ('active', 'standby'), WORK, argv)
     role = active if args.role == 'active' else standby
     return role(args.out, args.backend_url)
 

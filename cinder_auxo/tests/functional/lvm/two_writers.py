@@ -39,11 +39,9 @@ and share what they made through keys in that etcd (``/auxo-pair/``).
 Each prints what it checked; exits 1 if a check failed. Storage VM only.
 """
 
-import argparse
 import json
 import os
 import random
-import shutil
 import sys
 import time
 
@@ -453,14 +451,9 @@ def restart(node, backend_url, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('role', choices=('writer', 'restart'))
-    parser.add_argument('--node', choices=('a', 'b'), required=True)
-    parser.add_argument('--out', default='/mnt/out')
-    parser.add_argument('--backend-url', required=True)
-    args = parser.parse_args(argv)
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
+    args = failover.role_arguments(
+        __doc__, ('writer', 'restart'), WORK, argv,
+        (('--node',), {'choices': ('a', 'b'), 'required': True}))
     role = writer if args.role == 'writer' else restart
     return role(args.node, args.backend_url, args.out)
 
