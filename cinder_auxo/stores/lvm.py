@@ -272,24 +272,28 @@ class LVMStore(base.Store):
         name = layer_name(os.path.basename(path))
         return name if name and naming.is_layer(name) else None
 
-    def _report(self, field):
-        """{layer name: ``field`` of its LV}: one ``lvs`` of the group."""
+    def _lvs(self, fields):
+        """Every LV of the group, foreign ones too: dicts of ``fields``."""
         try:
             out, _err = self._lvm_cmd(
                 'lvs', '--noheadings', '--readonly', '--units', 'b',
                 '--nosuffix', '--reportformat', 'json', '-o',
-                'lv_name,%s' % field, self.vg_name)
+                ','.join(fields), self.vg_name)
         except processutils.ProcessExecutionError as e:
             raise exception.StorageUnavailable(
                 storage=self.storage_id,
                 reason='lvs %s failed: %s' % (self.vg_name,
                                               (e.stderr or '').strip()))
+        return [lv for report in json.loads(out).get('report', [])
+                for lv in report.get('lv', [])]
+
+    def _report(self, field):
+        """{layer name: ``field`` of its LV}: one ``lvs`` of the group."""
         found = {}
-        for report in json.loads(out).get('report', []):
-            for lv in report.get('lv', []):
-                name = layer_name(lv['lv_name'])
-                if name:
-                    found[name] = lv.get(field, '')
+        for lv in self._lvs(['lv_name', field]):
+            name = layer_name(lv['lv_name'])
+            if name:
+                found[name] = lv.get(field, '')
         return found
 
     def _lv_bytes(self):
@@ -568,15 +572,11 @@ class LVMStore(base.Store):
         reloaded}.
         """
         done = {'removed': 0, 'activated': 0, 'reloaded': 0}
+        lvs = self._lvs(['lv_name', 'lv_uuid', 'lv_size', 'lv_dm_path',
+                         'vg_uuid'])
+        if not lvs:
+            return done
         try:
-            out, _err = self._lvm_cmd(
-                'lvs', '--noheadings', '--readonly', '--units', 'b',
-                '--nosuffix', '--reportformat', 'json', '-o',
-                'lv_name,lv_uuid,lv_size,lv_dm_path,vg_uuid', self.vg_name)
-            lvs = [lv for report in json.loads(out).get('report', [])
-                   for lv in report.get('lv', [])]
-            if not lvs:
-                return done
             wanted = {lv['lv_uuid'].replace('-', ''): lv for lv in lvs}
             devices = self._dm_devices(lvs[0]['vg_uuid'])
             for dm_name, uuid in sorted(devices.items()):
