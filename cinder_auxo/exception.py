@@ -75,6 +75,11 @@ class QemuImgError(AuxoException):
     message = _('qemu-img %(command)s failed on %(path)s: %(reason)s')
 
 
+class MalformedLayer(AuxoException):
+    # Our own header parsing, where qemu-img never runs.
+    message = _('Layer %(path)s has no usable qcow2 header: %(reason)s')
+
+
 class ImageUnacceptable(cinder_exception.ImageUnacceptable):
     """Same as cinder's, so its API message says the image was refused."""
 

@@ -31,7 +31,6 @@ from cinder_auxo.drivers import image_flows
 from cinder_auxo.drivers import peers
 from cinder_auxo.engine import migration
 from cinder_auxo.engine import naming
-from cinder_auxo.engine import qemu
 from cinder_auxo.engine import views
 from cinder_auxo import exception
 
@@ -158,7 +157,7 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
     # -- volumes ---------------------------------------------------------
 
     def create_volume(self, volume):
-        self.engine.create_volume(volume.name_id, qemu.gib(volume.size),
+        self.engine.create_volume(volume.name_id, volume.size * units.Gi,
                                   self._volume_fmt)
 
     def delete_volume(self, volume):
@@ -166,12 +165,12 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
 
     def extend_volume(self, volume, new_size):
         self._refuse_if_attached(volume, 'extend')
-        self.engine.extend(volume.name_id, qemu.gib(new_size))
+        self.engine.extend(volume.name_id, new_size * units.Gi)
 
     def create_cloned_volume(self, volume, src_vref):
         self._refuse_if_attached(src_vref, 'clone')
         self.engine.clone_volume(src_vref.name_id, volume.name_id,
-                                 qemu.gib(volume.size), self._volume_fmt,
+                                 volume.size * units.Gi, self._volume_fmt,
                                  self._clone_mode)
 
     def migrate_volume(self, context, volume, host):
@@ -206,7 +205,7 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
 
     def create_volume_from_snapshot(self, volume, snapshot):
         self.engine.clone_snapshot(snapshot.id, volume.name_id,
-                                   qemu.gib(volume.size), self._volume_fmt,
+                                   volume.size * units.Gi, self._volume_fmt,
                                    self._clone_mode)
 
     def revert_to_snapshot(self, context, volume, snapshot):
@@ -239,7 +238,7 @@ class ChainDriverMixin(image_flows.ImageFlowsMixin):
         role = data_path_role(volume)
         if role == WRITES_DISK:
             path = self._raw_views().raw_target(volume.name_id,
-                                                qemu.gib(volume.size))
+                                                volume.size * units.Gi)
             return self._connection_info(volume, path, naming.RAW)
         if role == READS_DISK:
             path = self._raw_views().export(naming.VOLUME, volume.name_id)

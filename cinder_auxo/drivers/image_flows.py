@@ -41,7 +41,6 @@ from cinder_auxo.engine import cache_admin
 from cinder_auxo.engine import delta
 from cinder_auxo.engine import image_cache
 from cinder_auxo.engine import naming
-from cinder_auxo.engine import qemu
 from cinder_auxo import exception
 
 LOG = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class ImageFlowsMixin(object):
         # stack's benchmark reads back.
         watch = timeutils.StopWatch().start()
         image_id = image_meta['id']
-        size = qemu.gib(volume.size)
+        size = volume.size * units.Gi
         source_volume = self._local_image_volume(context, image_location)
         if source_volume:
             self.engine.overlay_on_volume(source_volume, volume.name_id,
@@ -209,7 +208,7 @@ class ImageFlowsMixin(object):
             return self._convert_in_place(context, volume, image_service,
                                           image_id, disable_sparse)
         fmt = self._volume_fmt
-        size = qemu.gib(volume.size)
+        size = volume.size * units.Gi
         work = self.engine.new_work_layer(store, fmt, size)
         with store.remove_on_error(work.name):
             image_utils.fetch_to_volume_format(
@@ -230,7 +229,7 @@ class ImageFlowsMixin(object):
             context, image_service, image_id, path, fmt,
             self.configuration.volume_dd_blocksize, size=volume.size,
             run_as_root=False, disable_sparse=disable_sparse)
-        self.engine.extend(volume.name_id, qemu.gib(volume.size))
+        self.engine.extend(volume.name_id, volume.size * units.Gi)
 
     def _reimage_from_cache(self, context, volume, image_service, image_id):
         """Serve the image from the cache if it can; True if it did."""
@@ -243,7 +242,7 @@ class ImageFlowsMixin(object):
         source = self._image_source(context, image_service, image_meta)
         _layer, downloaded = self.image_cache.reimage_volume(
             image_id, image_meta, source.fetch, volume.name_id,
-            qemu.gib(volume.size), parent=source.parent)
+            volume.size * units.Gi, parent=source.parent)
         LOG.info('Volume %(volume)s now holds image %(image)s: a new '
                  'overlay on the cache of %(storage)s (%(how)s)',
                  {'volume': volume.id, 'image': image_id,

@@ -38,6 +38,7 @@ from cinder.volume import driver
 from oslo_concurrency import lockutils
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_utils import units
 
 from cinder_auxo.drivers import base
 from cinder_auxo.engine import adoption
@@ -133,7 +134,7 @@ class LocalFileDriver(base.ChainDriverMixin, driver.VolumeDriver):
 
     def manage_existing(self, volume, existing_ref):
         self._adoption().adopt(_source_name(existing_ref), volume.name_id,
-                               qemu.gib(volume.size))
+                               volume.size * units.Gi)
 
     def unmanage(self, volume):
         self._adoption().release(volume.name_id)

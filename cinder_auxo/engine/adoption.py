@@ -116,7 +116,7 @@ class Adoption(object):
         if below.kind == naming.VOLUME:
             raise _refuse(name, 'it is backed by %s, another volume\'s '
                                 'writable layer' % below.name)
-        self.engine.validate(below)
+        self.engine.chain(below)
 
     def size_gb(self, name):
         """The volume size, in GiB, that holds the file's disk."""

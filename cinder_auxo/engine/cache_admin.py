@@ -126,7 +126,7 @@ class CacheAdmin(object):
                 latest = self.cache.latest(image_id)
                 if latest is None or latest.name != row['name']:
                     continue    # superseded meanwhile
-                self.engine.validate(latest)
+                self.engine.chain(latest)
                 work = self.engine.copy_to_temp(latest.path, latest.fmt,
                                                 self.store,
                                                 self.cache.base_fmt)

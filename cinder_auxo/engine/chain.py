@@ -113,11 +113,16 @@ class ChainEngine(snapshots.SnapshotOps):
         try:
             return self._backing(layer)
         except (FileNotFoundError, exception.UnsafeBackingFile,
-                exception.QemuImgError):
+                exception.MalformedLayer, exception.QemuImgError):
             return None
 
     def chain(self, layer):
-        """[layer, its backing, ..., bottom]; every link validated."""
+        """[layer, its backing, ..., bottom]; every link validated.
+
+        Raises (``UnsafeBackingFile``, ``MalformedLayer``,
+        ``ChainTooDeep``) before anything opens the chain: callers run it
+        for that check alone too.
+        """
         layers = [layer]
         while len(layers) <= _WALK_LIMIT:
             below = self._backing(layers[-1])
@@ -130,10 +135,6 @@ class ChainEngine(snapshots.SnapshotOps):
             layers.append(below)
         raise exception.ChainTooDeep(path=layer.path, depth=len(layers),
                                      limit=_WALK_LIMIT)
-
-    def validate(self, layer):
-        """Check the whole chain of ``layer`` before it is opened."""
-        return self.chain(layer)
 
     def children(self, layer):
         """Layers whose direct backing file is ``layer``."""
@@ -225,7 +226,7 @@ class ChainEngine(snapshots.SnapshotOps):
         caller has validated what will be).
         """
         if backing is not None and not unsafe:
-            depth = len(self.validate(backing)) + 1
+            depth = len(self.chain(backing)) + 1
             if depth > self.max_depth:
                 raise exception.ChainTooDeep(path=layer.path, depth=depth,
                                              limit=self.max_depth)
@@ -325,7 +326,7 @@ class ChainEngine(snapshots.SnapshotOps):
 
     def copy_to_volume(self, source, volume_id, size_bytes, fmt):
         """A new, independent volume: ``source``'s chain, flattened."""
-        self.validate(source)
+        self.chain(source)
         work = self.copy_to_temp(source.path, source.fmt, self.volumes, fmt,
                                  size_bytes)
         return self.publish_volume(work, volume_id)
@@ -362,7 +363,8 @@ class ChainEngine(snapshots.SnapshotOps):
                        ', '.join(k.name for k in kids))
         try:
             return self._backing(top)
-        except (exception.UnsafeBackingFile, exception.QemuImgError) as e:
+        except (exception.UnsafeBackingFile, exception.MalformedLayer,
+                exception.QemuImgError) as e:
             LOG.warning('%s %s, whose chain is unusable: %s', doing,
                         top.path, e)
             return None
@@ -417,7 +419,7 @@ class ChainEngine(snapshots.SnapshotOps):
     def active(self, volume_id):
         """(path, format) of the volume's top layer, chain validated."""
         top = self.volume(volume_id)
-        self.validate(top)
+        self.chain(top)
         return top.path, top.fmt
 
     def replace_volume(self, volume_id, work):
@@ -446,7 +448,7 @@ class ChainEngine(snapshots.SnapshotOps):
     def flatten_to(self, volume_id, dest_path, dest_fmt):
         """Write the volume's whole content into a new file."""
         top = self.volume(volume_id)
-        self.validate(top)
+        self.chain(top)
         self.qemu.convert(top.path, top.fmt, dest_path, dest_fmt)
     # -- start-up ----------------------------------------------------------
 

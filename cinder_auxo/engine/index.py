@@ -73,7 +73,8 @@ class ChildIndex(object):
             return self._backing(candidate) == layer
         except FileNotFoundError:
             return False
-        except (exception.UnsafeBackingFile, exception.QemuImgError) as e:
+        except (exception.UnsafeBackingFile, exception.MalformedLayer,
+                exception.QemuImgError) as e:
             # Not backed by any of our layers (or no qcow2 at all):
             # whatever it is, it does not depend on ``layer``.
             LOG.debug('%s is not a child of anything: %s', candidate.path, e)
@@ -121,7 +122,7 @@ class ChildIndex(object):
             try:
                 below = self._backing(candidate)
             except (FileNotFoundError, exception.UnsafeBackingFile,
-                    exception.QemuImgError):
+                    exception.MalformedLayer, exception.QemuImgError):
                 continue
             if below is not None:
                 found.setdefault(below, set()).add(candidate.name)

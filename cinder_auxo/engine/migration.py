@@ -86,7 +86,7 @@ def move_volume(src, volume_id, dst, dst_cache, dst_fmt):
     record can follow. Returns the new top Layer on ``dst``.
     """
     top = src.volume(volume_id)
-    chain = src.validate(top)
+    chain = src.chain(top)
     _check_distinct(src, dst, top)
     _drop_leftover(dst, volume_id)
     size = src.qemu.virtual_size(top.path, top.fmt)

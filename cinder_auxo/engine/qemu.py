@@ -16,7 +16,8 @@ Every call is an argument list run through an injected ``execute`` (cinder's
 ``utils.execute`` in production, a recorder in unit tests). Formats are
 always passed explicitly (``-f``, ``-F``): a layer's format is known from
 its name, never sniffed from guest-writable bytes. ``ProcessExecutionError``
-is translated here, once, into ``QemuImgError`` or ``StorageFull``.
+is translated here, once, into ``QemuImgError`` or ``StorageFull``; a
+header this module parses itself that makes no sense is ``MalformedLayer``.
 """
 
 import errno
@@ -26,7 +27,6 @@ import struct
 
 from oslo_concurrency import processutils
 from oslo_log import log as logging
-from oslo_utils import units
 
 from cinder_auxo import exception
 from cinder_auxo.hypervisor import chain as hv_chain
@@ -55,19 +55,18 @@ def read_header(path):
     with open(path, 'rb') as f:
         head = f.read(_QCOW2_HEADER.size)
         if len(head) < _QCOW2_HEADER.size:
-            raise exception.QemuImgError(command='header', path=path,
-                                         reason='truncated qcow2 header')
+            raise exception.MalformedLayer(path=path,
+                                           reason='truncated qcow2 header')
         magic, _version, offset, size, _bits, virtual = (
             _QCOW2_HEADER.unpack(head))
         if magic != QCOW2_MAGIC:
-            raise exception.QemuImgError(command='header', path=path,
-                                         reason='not a qcow2 layer')
+            raise exception.MalformedLayer(path=path,
+                                           reason='not a qcow2 layer')
         if not offset or not size:
             return None, virtual
         if size > _MAX_BACKING_NAME:
-            raise exception.QemuImgError(
-                command='header', path=path,
-                reason='backing file name of %d bytes' % size)
+            raise exception.MalformedLayer(
+                path=path, reason='backing file name of %d bytes' % size)
         f.seek(offset)
         name = f.read(size)
         return os.fsdecode(name), virtual
@@ -82,8 +81,7 @@ def read_backing_format(path):
     try:
         return hv_chain.read_qcow2_header(path)[1]
     except ValueError as e:
-        raise exception.QemuImgError(command='header', path=path,
-                                     reason=str(e)) from e
+        raise exception.MalformedLayer(path=path, reason=str(e)) from e
 
 
 def _backing_args(option, backing, backing_fmt):
@@ -221,7 +219,3 @@ class QemuImg(object):
 
     def virtual_size(self, path, fmt):
         return int(self.info(path, fmt)['virtual-size'])
-
-
-def gib(size_gb):
-    return int(size_gb) * units.Gi

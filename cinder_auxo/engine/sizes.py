@@ -120,7 +120,7 @@ class ProvisionedSizes(object):
             return self._virtual_size(layer)
         except FileNotFoundError:
             return None     # deleted since the listing
-        except exception.QemuImgError as e:
+        except (exception.MalformedLayer, exception.QemuImgError) as e:
             # One damaged layer is that volume's problem, found on its
             # next attach; the storage itself stays usable. Counted as 0
             # (and warned about once) until its file changes.

@@ -64,7 +64,7 @@ class SnapshotOps(object):
         the frozen name before it exists: at every instant the volume has a
         top, or start-up publishes the next one (``repair``).
         """
-        depth = len(self.validate(top)) + 1
+        depth = len(self.chain(top)) + 1
         if depth > self.max_depth:
             raise exception.ChainTooDeep(path=top.path, depth=depth,
                                          limit=self.max_depth)
@@ -105,7 +105,7 @@ class SnapshotOps(object):
     def _merge(self, frozen, child):
         """Fold ``frozen`` into its only child, moving the fewer bytes."""
         below = self._backing(frozen)
-        self.validate(child)
+        self.chain(child)
         can_commit = (frozen.store is child.store and
                       frozen.store.atomic_replace and
                       frozen.fmt == child.fmt)

@@ -57,7 +57,7 @@ class RawViews(object):
         """Path of a raw file holding the content of ``kind`` ``ident``."""
         self._check_store()
         source = self._source(kind, ident)
-        chain = self.engine.validate(source)
+        chain = self.engine.chain(source)
         if source.fmt == naming.RAW and len(chain) == 1:
             return source.path
         name = naming.export(ident)
@@ -86,7 +86,7 @@ class RawViews(object):
         """
         self._check_store()
         top = self.engine.volume(volume_id)
-        if top.fmt == naming.RAW and len(self.engine.validate(top)) == 1:
+        if top.fmt == naming.RAW and len(self.engine.chain(top)) == 1:
             return top.path
         work = self.engine.new_work_layer(self.store, naming.RAW, size_bytes)
         with self.store.remove_on_error(work.name):

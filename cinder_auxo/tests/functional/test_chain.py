@@ -356,5 +356,5 @@ class ChainDataTestCase(base.FunctionalTestCase):
             f.write(b'QFI')
         self.assertEqual(3 * GiB, self.engine.provisioned_bytes())
         # ... and it is still refused where it matters.
-        self.assertRaises(exception.QemuImgError, self.engine.active,
+        self.assertRaises(exception.MalformedLayer, self.engine.active,
                           naming.parse(os.path.basename(damaged)).ident)

@@ -84,7 +84,7 @@ class ChildIndexTestCase(base.FunctionalTestCase):
         self.assertEqual({}, base.index_gaps(self.engine))
         self.assertEqual({}, index_stale(self.engine))
         for vid in left:
-            self.engine.validate(self.engine.volume(vid))
+            self.engine.chain(self.engine.volume(vid))
             base.read_pattern(self.vpath(vid), 0x5a, 0, 4 * MiB)
 
     def test_startup_rebuilds_a_lost_index(self):

@@ -136,12 +136,12 @@ class HeaderTestCase(base.TestCase):
         self.assertIsNone(qemu.read_backing_file(self._write(head)))
 
     def test_not_qcow2_or_truncated(self):
-        self.assertRaises(exception.QemuImgError, qemu.read_header,
+        self.assertRaises(exception.MalformedLayer, qemu.read_header,
                           self._write(b'QFI'))
-        self.assertRaises(exception.QemuImgError, qemu.read_header,
+        self.assertRaises(exception.MalformedLayer, qemu.read_header,
                           self._write(b'\0' * 64))
 
     def test_absurd_backing_name_length(self):
         head = struct.pack('>4sIQIIQ', b'QFI\xfb', 3, 512, 1 << 20, 16, 1)
-        self.assertRaises(exception.QemuImgError, qemu.read_header,
+        self.assertRaises(exception.MalformedLayer, qemu.read_header,
                           self._write(head))

@@ -253,7 +253,7 @@ def capture(env, refdir):
     os.makedirs(refdir)
     refs, bases = {}, {}
     for name, layer in _objects(env).items():
-        env.engine.validate(layer)
+        env.engine.chain(layer)
         refs[name] = os.path.join(refdir, name + '.ref')
         subprocess.run(['qemu-img', 'convert', '-f', layer.fmt, '-O', 'raw',
                         layer.path, refs[name]], check=True)
@@ -314,7 +314,7 @@ def _check_object(env, name, layer, b_ref, a_ref, final):
     if final and not a_ref:
         return ['%s not deleted' % name]
     try:
-        env.engine.validate(layer)
+        env.engine.chain(layer)
     except Exception as e:
         return ['%s chain broken: %s' % (name, e)]
     allowed = [a_ref] if final else [r for r in (b_ref, a_ref) if r]
