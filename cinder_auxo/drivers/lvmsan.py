@@ -76,8 +76,15 @@ _STATS_PROTOCOL = {'iscsi': 'iSCSI', 'iser': 'iSER',
 
 
 @interface.volumedriver
-class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
-    """qcow2 chains (or raw LVs) on a shared SAN volume group."""
+class LVMSANDriver(base.ChainDriverMixin, driver.VolumeDriver):
+    """qcow2 chains (or raw LVs) on a shared SAN volume group.
+
+    Not a subclass of cinder's LVMVolumeDriver: that one exports each LV
+    through a Linux target it builds, and moves LVs by copying them, while
+    here the array exports the LUN and layers move only through the
+    engine. Only its options (``volume_group``, ``volume_clear*``) are
+    shared, so existing sections keep their meaning.
+    """
 
     VERSION = '1.0.0'
     # Third-party, not in cinder's tree: no CI of cinder's own covers it.
@@ -89,6 +96,7 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
 
     def __init__(self, *args, **kwargs):
         super(LVMSANDriver, self).__init__(*args, **kwargs)
+        self.configuration.append_config_values(lvm_driver.volume_opts)
         self.configuration.append_config_values(DRIVER_OPTS)
         self.target = targets.get_target(self.configuration.iscsi_helper,
                                          self.configuration, self._execute)
@@ -184,7 +192,6 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
                                                reason=problem)
         store = self.engine.volumes
         store.check()
-        self.vg = store.vg
         # This host reads every layer's header: activate them all.
         store.activate_all()
         self._check_engine()
@@ -235,37 +242,12 @@ class LVMSANDriver(base.ChainDriverMixin, lvm_driver.LVMVolumeDriver):
         device = connector.connect_volume(conn['data'])
         return {'conn': conn, 'device': device, 'connector': connector}
 
-    def local_path(self, volume, vg=None):
+    def local_path(self, volume):
         return self.engine.active(volume.name_id)[0]
 
-    # -- what LVMVolumeDriver would do on plain LVs ------------------------
-
-    def migrate_volume(self, ctxt, volume, host, thin=False,
-                       mirror_count=0):
-        # Not LVMVolumeDriver's LV copy, which would cut a qcow2 overlay
-        # from its backing LVs: the engine's move to another auxo storage
-        # of this host (cinder cannot attach lvmsan volumes itself).
-        return base.ChainDriverMixin.migrate_volume(self, ctxt, volume, host)
-
-    def retype(self, context, volume, new_type, diff, host):
-        return False
-
-    def update_migrated_volume(self, ctxt, volume, new_volume,
-                               original_volume_status):
-        return driver.BaseVD.update_migrated_volume(
-            self, ctxt, volume, new_volume, original_volume_status)
-
-    def manage_existing(self, volume, existing_ref):
-        raise NotImplementedError()
-
-    def manage_existing_get_size(self, volume, existing_ref):
-        raise NotImplementedError()
-
-    def manage_existing_snapshot(self, snapshot, existing_ref):
-        raise NotImplementedError()
-
-    def manage_existing_snapshot_get_size(self, snapshot, existing_ref):
-        raise NotImplementedError()
+    # -- manage ----------------------------------------------------------
+    # Nothing here to adopt (LocalFileDriver adopts files); the manage_*
+    # calls are VolumeDriver's NotImplementedError, the listings empty.
 
     def get_manageable_volumes(self, *args, **kwargs):
         return []
