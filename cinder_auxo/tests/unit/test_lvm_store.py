@@ -351,11 +351,16 @@ class LVMStoreTestCase(base.TestCase):
     def test_delete_clears_before_removing(self):
         self.execute.on_tool('lvs', (lvs_json(('_snapshot-%s' % U,
                                                300 * 2 ** 20)), ''))
-        order = mock.Mock()
-        self.clear.side_effect = lambda *a, **k: order('clear')
+        # What had run when the clearing began: the LV activated (to be
+        # written), not yet removed.
+        seen = []
+        self.clear.side_effect = lambda *a, **k: seen.append(
+            (len(self.execute.tool_calls('lvchange')),
+             len(self.execute.tool_calls('lvremove'))))
         with mock.patch.object(self.store, 'is_active', return_value=False,
                                autospec=True):
             self.store.delete('snapshot-%s' % U)
+        self.assertEqual([(1, 0)], seen)
         self.clear.assert_called_once_with(
             300, '/dev/%s/_snapshot-%s' % (VG, U), volume_clear='zero',
             volume_clear_size=128, volume_clear_ionice=None)

@@ -220,15 +220,26 @@ class LVMSANDriverTestCase(DriverTestBase):
         self.assertEqual(0, stats['free_capacity_gb'])
 
     def test_stats_down_without_the_vg(self):
+        # The LUN is there, the group on it is gone (wiped, or another
+        # array's LUN): the store's own check says so through the stats.
         drv = self.driver()
-        down = {'backend_state': 'down', 'backend_state_reason': 'no VG',
-                'total_capacity_gb': 0, 'free_capacity_gb': 0}
+        lvm_env = ('env', 'LC_ALL=C', 'LVM_SYSTEM_DIR=%s/%s' % (self.tmp, VG))
+        self.execute.on(lvm_env + ('lvm', 'version'), (
+            '  LVM version:     2.03.16(2) (2022-05-18)\n', ''))
+        self.execute.on(lvm_env + ('vgs',), ('', ''))
+        # brick's static helpers run processutils directly.
+        self.useFixture(fixtures.MockPatch(
+            'cinder.brick.local_dev.lvm.putils.execute', self.execute))
+        self.execute.on(('env', 'LC_ALL=C', 'pvs'), ('', ''))
         with mock.patch.object(drv.target, 'problem', return_value=None,
                                autospec=True), \
-                mock.patch.object(drv, '_chain_stats', return_value=down,
-                                  autospec=True):
+                mock.patch.object(drv.engine.volumes, 'lun_devices',
+                                  return_value=['/dev/sdb'], autospec=True):
             stats = drv.get_volume_stats(refresh=True)
-        self.assertEqual('no VG', stats['backend_state_reason'])
+        self.assertEqual('down', stats['backend_state'])
+        self.assertIn('volume group %s not found on the SAN LUN '
+                      '(/dev/sdb)' % VG, stats['backend_state_reason'])
+        self.assertEqual(0, stats['total_capacity_gb'])
 
     def test_stats_up_are_thick(self):
         drv = self.driver()
