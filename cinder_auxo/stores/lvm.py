@@ -39,10 +39,10 @@ without it (work layers of a download or a copy). Reading, activating and
 clearing write no metadata and take no lock.
 
 Several writers (a cinder cluster, doc/cluster.md) each see the group
-through device-mapper devices of their own, made when they activated an
-LV; another writer's rename, removal or extension leaves them stale.
-``refresh_view`` puts this host's devices right, and the driver runs it
-each time it takes a lock under which layers change. Work layers carry
+through device-mapper devices of their own, which another writer's
+changes leave stale (``dm_view``). ``refresh_view`` puts this host's
+devices right, and the driver runs it each time it takes a lock under
+which layers change. Work layers carry
 their writer's tag, so that a writer's start-up repair removes only its
 own.
 
@@ -69,6 +69,7 @@ from cinder_auxo.engine import naming
 from cinder_auxo import exception
 from cinder_auxo.hypervisor import lvm as hv_lvm
 from cinder_auxo.stores import base
+from cinder_auxo.stores import dm_view
 
 LOG = logging.getLogger(__name__)
 
@@ -532,78 +533,19 @@ class LVMStore(base.Store):
     def is_active(self, name):
         return os.path.exists(self.path(name))
 
-    def _dm_devices(self, vg_uuid):
-        """{dm name: LV uuid} of this group's device-mapper devices."""
-        out, _err = self._execute(
-            'dmsetup', 'info', '-c', '--noheadings', '--separator', '|',
-            '-o', 'name,uuid', root_helper=self.root_helper,
-            run_as_root=True)
-        # A dm uuid is LVM-<VG uuid><LV uuid>, dashes dropped.
-        prefix = 'LVM-' + vg_uuid.replace('-', '')
-        found = {}
-        for line in (out or '').splitlines():
-            dm_name, _sep, uuid = line.strip().partition('|')
-            if uuid.startswith(prefix):
-                found[dm_name] = uuid[len(prefix):len(prefix) + 32]
-        return found
-
-    def _dm_sectors(self):
-        """{dm name: sectors its table maps}."""
-        out, _err = self._execute('dmsetup', 'table',
-                                  root_helper=self.root_helper,
-                                  run_as_root=True)
-        sectors = {}
-        for line in (out or '').splitlines():
-            dm_name, sep, table = line.partition(': ')
-            fields = table.split()
-            if sep and len(fields) >= 2 and fields[1].isdigit():
-                sectors[dm_name] = sectors.get(dm_name, 0) + int(fields[1])
-        return sectors
-
     def refresh_view(self):
-        """Drop, add and resize this host's LV devices to match the group.
+        """Bring this host's LV devices in line with the group (dm_view).
 
-        A device whose LV another writer removed, or renamed, maps extents
-        that are now someone else's (a snapshot's, a new volume's): it is
-        removed before anything here opens it by that name. LVs made
-        elsewhere are activated; extended ones reloaded. Writes no
-        metadata. Returns what it did: {'removed': devices removed,
-        'activated': 1 if new LVs were activated, 'reloaded': LVs
-        reloaded}.
+        Another writer's rename, removal or extension leaves devices here
+        stale. Writes no metadata. Returns what it did (``dm_view.refresh``).
         """
-        done = {'removed': 0, 'activated': 0, 'reloaded': 0}
-        lvs = self._lvs(['lv_name', 'lv_uuid', 'lv_size', 'lv_dm_path',
-                         'vg_uuid'])
-        if not lvs:
-            return done
         try:
-            wanted = {lv['lv_uuid'].replace('-', ''): lv for lv in lvs}
-            devices = self._dm_devices(lvs[0]['vg_uuid'])
-            for dm_name, uuid in sorted(devices.items()):
-                lv = wanted.get(uuid)
-                if lv and os.path.basename(lv['lv_dm_path']) == dm_name:
-                    continue
-                LOG.info('Removing device %(dm)s: its LV is %(now)s',
-                         {'dm': dm_name, 'now': lv and 'now %s' %
-                          lv['lv_name'] or 'gone'})
-                self._execute('dmsetup', 'remove', dm_name,
-                              root_helper=self.root_helper,
-                              run_as_root=True)
-                del devices[dm_name]
-                done['removed'] += 1
-            active = set(devices)
-            if any(os.path.basename(lv['lv_dm_path']) not in active
-                   for lv in lvs if layer_name(lv['lv_name'])):
-                self.activate_all()
-                done['activated'] = 1
-            sectors = self._dm_sectors()
-            for lv in lvs:
-                dm_name = os.path.basename(lv['lv_dm_path'])
-                if (dm_name in active and layer_name(lv['lv_name']) and
-                        sectors.get(dm_name, 0) * 512 != int(lv['lv_size'])):
-                    self._lvm_cmd('lvchange', '--refresh', '%s/%s' % (
-                        self.vg_name, lv['lv_name']))
-                    done['reloaded'] += 1
+            done = dm_view.refresh(
+                self._lvs(dm_view.LV_FIELDS),
+                dm_view.DeviceMapper(self._execute, self.root_helper),
+                layer_name, self.activate_all,
+                lambda lv: self._lvm_cmd('lvchange', '--refresh',
+                                         '%s/%s' % (self.vg_name, lv)))
         except processutils.ProcessExecutionError as e:
             raise exception.StorageUnavailable(
                 storage=self.storage_id,
