@@ -18,7 +18,9 @@ the layers that may stand on it (files under ``.children/`` on a file
 store, tags on the parent's LV on LVM; doc/scale.md):
 
 * an entry is written, durably, before any published layer's header names
-  that parent (``link``), so an entry can be stale but never missing;
+  that parent (``link``), so an entry can be stale but never missing
+  (except where the entries are tags on the parent's LV, which go with it
+  when it is renamed: ``renamed_away``);
 * ``children`` reads the header of each entry only, and believes it;
 * start-up (``check``) compares the index with a full header scan and
   repairs it, so what a crash or an older release left is made right
@@ -138,7 +140,7 @@ class ChildIndex(object):
         truth = self.scan()
         missing = stale = 0
         for parent, names in truth.items():
-            if not parent.store.indexed:
+            if not parent.store.indexed or self.renamed_away(parent):
                 continue
             lacking = names - set(parent.store.child_names(parent.name))
             if lacking:
@@ -157,6 +159,19 @@ class ChildIndex(object):
                 if not real:
                     store.drop_children(parent)
         return missing, stale
+
+    @staticmethod
+    def renamed_away(parent):
+        """True for a parent whose entries went with it in a rename.
+
+        An interrupted retire renamed a shared snapshot's LV to
+        ``layer-<id>`` before re-pointing its children, whose headers
+        still name the snapshot. Its tags are on ``layer-<id>`` now, and
+        there is no LV left to tag: start-up repair re-points the children
+        (``repair._repair_link``), recording them there again.
+        """
+        return (parent.store.index_on_layer and
+                not parent.store.exists(parent.name))
 
 
 def _is_qcow2_layer(name):

@@ -46,12 +46,16 @@ class Store(object, metaclass=abc.ABCMeta):
     * ``indexed``: the store keeps a child index (``add_child`` ...), so
       the children of its layers are found without reading every header
       (doc/scale.md). Without it the engine scans.
+    * ``index_on_layer``: a layer's index entries are kept on the layer
+      itself (tags of an LV), not under its name: they go with it when it
+      is renamed, and a layer that does not exist has none.
     """
 
     thick = False
     atomic_replace = False
     shared = False
     indexed = False
+    index_on_layer = False
 
     def __init__(self, storage_id):
         self.storage_id = storage_id

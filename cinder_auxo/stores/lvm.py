@@ -133,6 +133,7 @@ class LVMStore(base.Store):
     atomic_replace = False
     shared = True
     indexed = True
+    index_on_layer = True
 
     def __init__(self, storage_id, vg_name, pv_patterns, execute, conf_dir,
                  metadata_lock, root_helper=None, volume_clear='zero',

@@ -74,7 +74,9 @@ def index_gaps(engine):
     """{parent: child names} the header scan finds and the index lacks."""
     gaps = {}
     for parent, names in engine.index.scan().items():
-        if parent.store.indexed:
+        # (An LV renamed away took its entries along: the headers that
+        # still name it are start-up repair's, ChildIndex.renamed_away.)
+        if parent.store.indexed and not engine.index.renamed_away(parent):
             lacking = names - set(parent.store.child_names(parent.name))
             if lacking:
                 gaps[parent.name] = lacking

@@ -109,6 +109,32 @@ class IndexTestCase(_EngineTestCase):
         self.assertEqual({self.base.name: {top.name}}, self.cache.index())
         self.assertEqual((0, 0), self.engine.index.check())
 
+    def _children_of_a_renamed_snapshot(self):
+        # A retire killed between renaming the shared snapshot to its
+        # anonymous layer and re-pointing the children: their headers
+        # still name the snapshot, which does not exist any more.
+        snap = chain.Layer(self.store, 'snapshot-' + S1)
+        for vid in (V1, V2):
+            test_chain.write_qcow2_header(
+                os.path.join(self.dir, 'volume-' + vid), snap.path)
+        return snap
+
+    def test_check_records_nothing_on_an_lv_renamed_away(self):
+        # On LVM the entries are tags of the LV; there is no LV to tag.
+        self._children_of_a_renamed_snapshot()
+        self.store.index_on_layer = True
+        with mock.patch.object(self.store, 'add_children', autospec=True,
+                               side_effect=AssertionError('no LV to tag')):
+            self.assertEqual((0, 0), self.engine.index.check())
+
+    def test_check_keeps_entries_of_a_file_renamed_away(self):
+        # On a file store the entries stay under the name: they must be
+        # there should the layer come back to it (a merge put back).
+        snap = self._children_of_a_renamed_snapshot()
+        self.assertEqual((2, 0), self.engine.index.check())
+        self.assertEqual(['volume-' + V1, 'volume-' + V2],
+                         sorted(self.store.child_names(snap.name)))
+
     def test_garbage_in_the_index_directory_is_ignored(self):
         os.makedirs(os.path.join(self.cache.directory, naming.INDEX_DIR,
                                  'not-a-layer'))
