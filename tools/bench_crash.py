@@ -64,7 +64,13 @@ def main(names):
                 continue
             with tempfile.TemporaryDirectory(
                     dir=None if lvm else harness.scratch_root()) as root:
-                rows = run(cls(), root)
+                try:
+                    rows = run(cls(), root)
+                except Exception as e:
+                    # The scenario's own set-up or reference run: no
+                    # cell of it says anything; the others still run.
+                    logging.getLogger('bench_crash').exception(cls.name)
+                    rows = [(0, 'set-up', 'error: %s' % e)]
             for k, step, outcome in rows:
                 cells += 1
                 failed += outcome != harness.OK

@@ -58,10 +58,14 @@ class LVMEnv(harness.Env):
             lambda: lock('vg-metadata'), volume_clear='none')
         volumes.check()
         self.engine = chain.ChainEngine(volumes, volumes, qemu_img, lock)
+        # Downloads land in image_conversion_dir, made as the driver's
+        # start-up makes it.
+        conv = os.path.join(self.root, 'conv')
+        os.makedirs(conv, exist_ok=True)
         scratch = files.FileStore(
-            harness.BACKEND,
-            os.path.join(self.root, 'conv', 'auxo-%s' % self.vg),
+            harness.BACKEND, os.path.join(conv, 'auxo-%s' % self.vg),
             create=True)
+        scratch.check()
         self.cache = image_cache.ImageCache(self.engine, scratch, lock)
 
     def save(self):
