@@ -95,7 +95,7 @@ class DevstackLunTestCase(admin.StorageNodeTestCase):
         self.assertEqual(IQN, section['iscsi_target_prefix'])
         # The section as written loads into the driver, which works on it.
         drv = self.san_driver(BACKEND)
-        self.assertEqual(VG, drv.vg.vg_name)
+        self.assertEqual(VG, drv.engine.volumes.vg_name)
         vol = self.volume()
         drv.create_volume(vol)
         drv.delete_volume(vol)
@@ -109,4 +109,4 @@ class DevstackLunTestCase(admin.StorageNodeTestCase):
         self.stack()
         self.assertEqual(1, len(admin.sessions(IQN)))
         drv = self.san_driver(BACKEND)
-        self.assertEqual(VG, drv.vg.vg_name)
+        self.assertEqual(VG, drv.engine.volumes.vg_name)

@@ -298,7 +298,7 @@ class StorageAdminTestCase(StorageNodeTestCase):
         self.assertGreater(rows[0]['total'], base.GiB)
 
         drv = self.san_driver(backend)
-        self.assertEqual(section['volume_group'], drv.vg.vg_name)
+        self.assertEqual(section['volume_group'], drv.engine.volumes.vg_name)
         vol = self.volume()
         drv.create_volume(vol)
         out = self.refused('remove', 'san1')
